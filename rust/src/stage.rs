@@ -1,0 +1,486 @@
+//! Staged deployment, the full-deploy fallback, unstaging, and the
+//! finalization lock.
+//!
+//! On a booted system a new deployment is *staged*: its tree is checked out
+//! now, but `/etc` is merged and the bootloader written only at shutdown by
+//! `ostree-finalize-staged.service`, so changes people make to `/etc` after the
+//! update was prepared are kept (seed 004). On a sysroot that is not booted
+//! (image builds, tests) there is no shutdown to wait for, so the deployment
+//! is written fully at once.
+
+use std::path::Path;
+
+use crate::error::{Error, GlibResultExt, IoResultExt, Result};
+use crate::fsutil;
+use crate::hooks::{self, HookOptions};
+use crate::repo;
+use crate::sysroot::{is_booted, sysroot_path, DeploymentId, SysrootLock};
+
+/// Where libostree (2022.7) keeps the state of the staged deployment.
+pub const STAGED_STATE_PATH: &str = "/run/ostree/staged-deployment";
+
+/// While this file exists, `ostree admin finalize-staged` leaves the staged
+/// deployment alone (libostree 2022.7 has no API for it; the file is the API).
+pub const FINALIZATION_LOCK_PATH: &str = "/run/ostree/staged-deployment-locked";
+
+/// Kernel arguments of the new deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Kargs {
+    /// The merge deployment's arguments, unchanged (the default).
+    #[default]
+    Inherit,
+    /// The merge deployment's arguments, then these (a `key=value` here
+    /// replaces an inherited `key=...`).
+    Append(Vec<String>),
+    /// Exactly these.
+    Replace(Vec<String>),
+}
+
+/// What to stage. Built with [`StageOptions::new`] and its setters, so new
+/// options never break callers.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    revision: String,
+    stateroot: Option<String>,
+    origin_refspec: Option<String>,
+    kargs: Kargs,
+    lock_finalization: bool,
+    hooks: HookOptions,
+}
+
+impl StageOptions {
+    /// Stage `revision`: a ref or a commit checksum in the sysroot repository.
+    pub fn new(revision: impl Into<String>) -> StageOptions {
+        StageOptions {
+            revision: revision.into(),
+            stateroot: None,
+            origin_refspec: None,
+            kargs: Kargs::Inherit,
+            lock_finalization: false,
+            hooks: HookOptions::default(),
+        }
+    }
+
+    /// Deploy into this stateroot (default: the booted one, else the one of the
+    /// current default deployment).
+    pub fn stateroot(mut self, stateroot: impl Into<String>) -> Self {
+        self.stateroot = Some(stateroot.into());
+        self
+    }
+
+    /// The refspec written into the new deployment's origin file (default:
+    /// `revision` when it is a ref; for a checksum, the merge deployment's
+    /// origin, so later upgrades keep following the same ref).
+    pub fn origin_refspec(mut self, refspec: impl Into<String>) -> Self {
+        self.origin_refspec = Some(refspec.into());
+        self
+    }
+
+    /// How to set kernel arguments.
+    pub fn kargs(mut self, kargs: Kargs) -> Self {
+        self.kargs = kargs;
+        self
+    }
+
+    /// Keep finalization locked after staging: the deployment stays staged
+    /// across shutdowns until [`unlock_finalization`] is called.
+    pub fn lock_finalization(mut self, lock: bool) -> Self {
+        self.lock_finalization = lock;
+        self
+    }
+
+    /// How pre-upgrade hooks run (default: they run, with the default timeout).
+    pub fn hooks(mut self, hooks: HookOptions) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The revision to stage.
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+}
+
+/// How the new deployment was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageMethod {
+    /// Staged on a booted system; finalized at shutdown.
+    Staged,
+    /// Fully deployed at once (the sysroot is not booted).
+    Deployed,
+}
+
+/// What [`stage`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageOutcome {
+    /// The new (or already present) deployment.
+    pub deployment: DeploymentId,
+    /// Whether it was staged or fully deployed.
+    pub method: StageMethod,
+    /// True when the same commit was already staged (or, not booted, already
+    /// the default) with the same kernel arguments: nothing was written.
+    pub unchanged: bool,
+    /// Whether finalization is locked now.
+    pub finalization_locked: bool,
+}
+
+/// Whether finalization of the staged deployment is locked.
+pub fn finalization_locked() -> bool {
+    Path::new(FINALIZATION_LOCK_PATH).exists()
+}
+
+/// Lock finalization: `ostree admin finalize-staged` will leave the staged
+/// deployment staged. Durable for this boot only (the file lives in `/run`),
+/// which is what libostree honours. Needs a booted system.
+pub fn lock_finalization(sysroot: &ostree::Sysroot) -> Result<()> {
+    if !is_booted(sysroot) {
+        return Err(Error::NotBooted(
+            "finalization locking applies to the booted system's staged deployment".into(),
+        ));
+    }
+    let path = Path::new(FINALIZATION_LOCK_PATH);
+    std::fs::create_dir_all(path.parent().unwrap()).io_ctx("creating", path.parent().unwrap())?;
+    fsutil::write_atomic(path, b"")
+}
+
+/// Unlock finalization. Returns whether it was locked.
+pub fn unlock_finalization() -> Result<bool> {
+    fsutil::remove_durable(Path::new(FINALIZATION_LOCK_PATH))
+}
+
+fn set_finalization_lock(sysroot: &ostree::Sysroot, locked: bool) -> Result<()> {
+    if locked {
+        lock_finalization(sysroot)
+    } else {
+        unlock_finalization().map(|_| ())
+    }
+}
+
+/// Kernel arguments of a deployment, without the `ostree=` argument that
+/// libostree writes itself.
+pub fn deployment_kargs(deployment: &ostree::Deployment) -> Vec<String> {
+    let options = deployment
+        .bootconfig()
+        .and_then(|b| b.get("options"))
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let kargs = ostree::KernelArgs::from_string(&options);
+    let _ = kargs.delete_key_entry("ostree");
+    kargs.to_strv().into_iter().map(|s| s.to_string()).collect()
+}
+
+fn compute_kargs(merge: Option<&ostree::Deployment>, kargs: &Kargs) -> Vec<String> {
+    let base = || merge.map(deployment_kargs).unwrap_or_default();
+    match kargs {
+        Kargs::Inherit => base(),
+        Kargs::Replace(v) => v.clone(),
+        Kargs::Append(extra) => {
+            let k = ostree::KernelArgs::new();
+            let base = base();
+            let base: Vec<&str> = base.iter().map(|s| s.as_str()).collect();
+            k.append_argv(&base);
+            for arg in extra {
+                k.replace(arg);
+            }
+            k.to_strv().into_iter().map(|s| s.to_string()).collect()
+        }
+    }
+}
+
+fn resolve_stateroot(sysroot: &ostree::Sysroot, requested: Option<&str>) -> Result<String> {
+    let name = match requested {
+        Some(s) => {
+            if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+                return Err(Error::InvalidArgument(format!("{s:?} is not a stateroot name")));
+            }
+            s.to_string()
+        }
+        None => sysroot
+            .booted_deployment()
+            .or_else(|| sysroot.deployments().into_iter().find(|d| !d.is_staged()))
+            .map(|d| d.osname().to_string())
+            .ok_or_else(|| {
+                Error::InvalidArgument(
+                    "no stateroot given and no deployment to take one from".into(),
+                )
+            })?,
+    };
+    let dir = sysroot_path(sysroot).join("ostree/deploy").join(&name);
+    if !dir.is_dir() {
+        return Err(Error::UnknownStateroot(name));
+    }
+    Ok(name)
+}
+
+fn require_writable(sysroot: &ostree::Sysroot) -> Result<()> {
+    let root = sysroot_path(sysroot);
+    for (path, what) in [
+        (root.join("ostree/deploy"), "write a deployment"),
+        (root.join("boot"), "write the bootloader configuration"),
+    ] {
+        if path.exists() && fsutil::is_read_only(&path)? {
+            return Err(Error::ReadOnly {
+                path,
+                what: what.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Stage `opts.revision` (booted) or deploy it fully (not booted).
+///
+/// Before anything is written: the revision must resolve to a complete commit
+/// with a kernel, the stateroot must exist and the sysroot must be writable;
+/// each failure is its own error kind and leaves the disk as it was.
+///
+/// When pre-upgrade hooks run, finalization is locked *before* the deployment
+/// is staged, so a shutdown while they run cannot finalize an unvetted
+/// deployment; a veto removes the deployment again. The pointless repo prune
+/// libostree would do after staging is not run: the old rollback is still
+/// referenced until finalization, so it would reclaim nothing.
+pub fn stage(
+    lock: &SysrootLock,
+    opts: &StageOptions,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<StageOutcome> {
+    let sysroot = lock.sysroot();
+    let repo = sysroot.repo();
+    let stateroot = resolve_stateroot(sysroot, opts.stateroot.as_deref())?;
+    let checksum = repo::resolve_commit(&repo, &opts.revision)?;
+    repo::require_bootable(&repo, &checksum)?;
+    require_writable(sysroot)?;
+
+    let merge = sysroot.merge_deployment(Some(&stateroot));
+    let kargs = compute_kargs(merge.as_ref(), &opts.kargs);
+    let origin_refspec = opts.origin_refspec.clone().unwrap_or_else(|| {
+        let from_merge = merge
+            .as_ref()
+            .and_then(|m| m.origin())
+            .and_then(|o| o.string("origin", "refspec").ok());
+        match from_merge {
+            Some(r) if repo::is_checksum(&opts.revision) => r.to_string(),
+            _ => opts.revision.clone(),
+        }
+    });
+    let origin = sysroot.origin_new_from_refspec(&origin_refspec);
+
+    if is_booted(sysroot) {
+        stage_booted(lock, opts, &stateroot, &checksum, merge.as_ref(), &kargs, &origin, cancellable)
+    } else {
+        deploy_full(lock, opts, &stateroot, &checksum, merge.as_ref(), &kargs, &origin, cancellable)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_booted(
+    lock: &SysrootLock,
+    opts: &StageOptions,
+    stateroot: &str,
+    checksum: &str,
+    merge: Option<&ostree::Deployment>,
+    kargs: &[String],
+    origin: &glib::KeyFile,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<StageOutcome> {
+    let sysroot = lock.sysroot();
+    if let Some(staged) = sysroot.staged_deployment() {
+        if staged.csum() == checksum && staged.osname() == stateroot && deployment_kargs(&staged) == kargs {
+            // Already staged: only bring the lock to the requested state. A
+            // staged deployment that never passed its hooks is not reused.
+            if !hooks::is_unvetted(&staged) {
+                set_finalization_lock(sysroot, opts.lock_finalization)?;
+                log::info!("{} is already staged; nothing to do", DeploymentId::of(&staged));
+                return Ok(StageOutcome {
+                    deployment: DeploymentId::of(&staged),
+                    method: StageMethod::Staged,
+                    unchanged: true,
+                    finalization_locked: finalization_locked(),
+                });
+            }
+        }
+    }
+
+    let run_hooks = opts.hooks.enabled();
+    let was_locked = finalization_locked();
+    if run_hooks || opts.lock_finalization {
+        lock_finalization(sysroot)?;
+    }
+    let karg_refs: Vec<&str> = kargs.iter().map(|s| s.as_str()).collect();
+    let tree_opts = ostree::SysrootDeployTreeOpts {
+        override_kernel_argv: Some(&karg_refs),
+        ..Default::default()
+    };
+    let previous = sysroot.staged_deployment().map(|d| DeploymentId::of(&d));
+    let staged = match sysroot.stage_tree_with_options(
+        Some(stateroot),
+        checksum,
+        Some(origin),
+        merge,
+        &tree_opts,
+        cancellable,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            let err = Error::glib(format!("staging {checksum}"), e);
+            recover_failed_stage(lock, previous.as_ref(), was_locked, cancellable);
+            return Err(err);
+        }
+    };
+    let id = DeploymentId::of(&staged);
+    log::info!("staged {id}");
+
+    if run_hooks {
+        if let Err(e) = hooks::vet(lock, &staged, merge, &opts.hooks, cancellable) {
+            log::warn!("removing {id}: {e}");
+            if let Err(e2) = unstage(lock, cancellable) {
+                log::error!("could not remove vetoed deployment {id}: {e2}");
+            }
+            return Err(e);
+        }
+    }
+    if !opts.lock_finalization {
+        unlock_finalization()?;
+    }
+    Ok(StageOutcome {
+        deployment: id,
+        method: StageMethod::Staged,
+        unchanged: false,
+        finalization_locked: finalization_locked(),
+    })
+}
+
+/// After a failed `stage_tree`, put things back as they were: the previously
+/// staged deployment (if libostree kept it) with its lock state, no orphaned
+/// deployment directory, and no half-staged new deployment.
+fn recover_failed_stage(
+    lock: &SysrootLock,
+    previous: Option<&DeploymentId>,
+    was_locked: bool,
+    cancellable: Option<&gio::Cancellable>,
+) {
+    let sysroot = lock.sysroot();
+    if let Err(e) = sysroot.load(cancellable) {
+        log::warn!("reloading sysroot after a failed stage: {e}");
+        return;
+    }
+    let now = sysroot.staged_deployment().map(|d| DeploymentId::of(&d));
+    if now.is_some() && now.as_ref() != previous {
+        // The new deployment got as far as being staged: it was never vetted.
+        let _ = unstage(lock, cancellable);
+    }
+    if !was_locked {
+        let _ = unlock_finalization();
+    }
+    if let Err(e) = sysroot.prepare_cleanup(cancellable) {
+        log::warn!("cleaning up after a failed stage: {e}");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deploy_full(
+    lock: &SysrootLock,
+    opts: &StageOptions,
+    stateroot: &str,
+    checksum: &str,
+    merge: Option<&ostree::Deployment>,
+    kargs: &[String],
+    origin: &glib::KeyFile,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<StageOutcome> {
+    let sysroot = lock.sysroot();
+    if let Some(first) = sysroot.deployments().into_iter().next() {
+        if first.csum() == checksum && first.osname() == stateroot && deployment_kargs(&first) == kargs {
+            log::info!("{} is already the default deployment; nothing to do", DeploymentId::of(&first));
+            return Ok(StageOutcome {
+                deployment: DeploymentId::of(&first),
+                method: StageMethod::Deployed,
+                unchanged: true,
+                finalization_locked: false,
+            });
+        }
+    }
+    let karg_refs: Vec<&str> = kargs.iter().map(|s| s.as_str()).collect();
+    let tree_opts = ostree::SysrootDeployTreeOpts {
+        override_kernel_argv: Some(&karg_refs),
+        ..Default::default()
+    };
+    let cleanup_orphan = || {
+        // The checkout is not in the deployment list yet; prepare_cleanup
+        // removes deployment directories that are not listed.
+        if let Err(e) = sysroot.prepare_cleanup(cancellable) {
+            log::warn!("removing the unwritten deployment: {e}");
+        }
+    };
+    let new = match sysroot.deploy_tree_with_options(
+        Some(stateroot),
+        checksum,
+        Some(origin),
+        merge,
+        Some(&tree_opts),
+        cancellable,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            cleanup_orphan();
+            return Err(Error::glib(format!("deploying {checksum}"), e));
+        }
+    };
+    if opts.hooks.enabled() {
+        if let Err(e) = hooks::vet(lock, &new, merge, &opts.hooks, cancellable) {
+            cleanup_orphan();
+            return Err(e);
+        }
+    }
+    // Not booted, so nothing to keep for a shutdown: write the bootloader
+    // configuration now. libostree keeps the merge deployment and pinned ones,
+    // drops older ones and prunes what they alone referenced.
+    sysroot
+        .simple_write_deployment(
+            Some(stateroot),
+            &new,
+            merge,
+            ostree::SysrootSimpleWriteDeploymentFlags::NONE,
+            cancellable,
+        )
+        .ctx(|| format!("writing deployment {}", DeploymentId::of(&new)))?;
+    lock.reload(cancellable)?;
+    let id = DeploymentId::of(&new);
+    log::info!("deployed {id}");
+    Ok(StageOutcome {
+        deployment: id,
+        method: StageMethod::Deployed,
+        unchanged: false,
+        finalization_locked: false,
+    })
+}
+
+/// Remove the staged deployment, and the finalization lock with it.
+///
+/// The booted and rollback deployments are untouched. Returns the removed
+/// deployment, or `None` when nothing was staged (a stray lock file is still
+/// removed). Writing the deployment list without the staged deployment is how
+/// libostree itself unstages: it deletes the staged state, the checkout and
+/// the lock file.
+pub fn unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Result<Option<DeploymentId>> {
+    let sysroot = lock.sysroot();
+    let Some(staged) = sysroot.staged_deployment() else {
+        unlock_finalization()?;
+        return Ok(None);
+    };
+    let id = DeploymentId::of(&staged);
+    let rest: Vec<ostree::Deployment> = sysroot
+        .deployments()
+        .into_iter()
+        .filter(|d| !d.is_staged())
+        .collect();
+    let wopts = ostree::SysrootWriteDeploymentsOpts { do_postclean: false };
+    sysroot
+        .write_deployments_with_options(&rest, &wopts, cancellable)
+        .ctx(|| format!("removing staged deployment {id}"))?;
+    unlock_finalization()?;
+    sysroot.load(cancellable).ctx(|| "reloading sysroot".into())?;
+    log::info!("unstaged {id}");
+    Ok(Some(id))
+}
