@@ -207,7 +207,9 @@ pub enum Error {
         detail: Option<String>,
     },
     /// The stateroot does not exist.
-    #[error("stateroot {0:?} does not exist in this sysroot (create it with `ostree admin os-init`)")]
+    #[error(
+        "stateroot {0:?} does not exist in this sysroot (create it with `ostree admin os-init`)"
+    )]
     UnknownStateroot(String),
     /// The commit has no kernel.
     #[error("commit {checksum} is not bootable: no kernel in /usr/lib/modules/*/vmlinuz, /usr/lib/ostree-boot or /boot")]
@@ -339,11 +341,18 @@ impl Error {
     }
 
     /// Wrap an I/O error on `path`; `EROFS` becomes [`Error::ReadOnly`].
-    pub(crate) fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub(crate) fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
         let context = context.into();
         let path = path.into();
         if source.raw_os_error() == Some(libc::EROFS) {
-            return Error::ReadOnly { path, what: context };
+            return Error::ReadOnly {
+                path,
+                what: context,
+            };
         }
         Error::Io {
             context,
@@ -396,9 +405,17 @@ mod tests {
 
     #[test]
     fn erofs_is_read_only() {
-        let e = Error::io("write", "/x", std::io::Error::from_raw_os_error(libc::EROFS));
+        let e = Error::io(
+            "write",
+            "/x",
+            std::io::Error::from_raw_os_error(libc::EROFS),
+        );
         assert_eq!(e.code(), ErrorCode::ReadOnly);
-        let e = Error::io("write", "/x", std::io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = Error::io(
+            "write",
+            "/x",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
         assert_eq!(e.code(), ErrorCode::Io);
         assert!(e.to_string().contains("/x"), "{e}");
     }

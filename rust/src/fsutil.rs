@@ -19,8 +19,12 @@ fn errno(e: rustix::io::Errno) -> std::io::Error {
 
 /// Open a directory for fd-relative operations.
 pub fn open_dir(path: &Path) -> Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::io("opening directory", path, errno(e)))
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening directory", path, errno(e)))
 }
 
 /// fsync a directory so renames and unlinks inside it are durable.
@@ -31,8 +35,18 @@ pub fn fsync_dir(path: &Path) -> Result<()> {
 
 fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
     match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => Ok((if dir.as_os_str().is_empty() { Path::new(".") } else { dir }, name)),
-        _ => Err(Error::InvalidArgument(format!("{} is not a file path", path.display()))),
+        (Some(dir), Some(name)) => Ok((
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            },
+            name,
+        )),
+        _ => Err(Error::InvalidArgument(format!(
+            "{} is not a file path",
+            path.display()
+        ))),
     }
 }
 
@@ -133,7 +147,8 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 
 /// Whether the file system holding `path` is mounted read-only.
 pub fn is_read_only(path: &Path) -> Result<bool> {
-    let st = rustix::fs::statvfs(path).map_err(|e| Error::io("checking file system of", path, errno(e)))?;
+    let st = rustix::fs::statvfs(path)
+        .map_err(|e| Error::io("checking file system of", path, errno(e)))?;
     Ok(st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
@@ -148,10 +163,16 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state")]);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[test]
@@ -178,7 +199,10 @@ mod tests {
         let p = d.path().join("x");
         std::fs::write(&p, vec![b'a'; 11]).unwrap();
         assert_eq!(read_bounded(&p, 11).unwrap().unwrap().len(), 11);
-        assert_eq!(read_bounded(&p, 10).unwrap_err().code(), crate::ErrorCode::Corrupt);
+        assert_eq!(
+            read_bounded(&p, 10).unwrap_err().code(),
+            crate::ErrorCode::Corrupt
+        );
         assert!(read_bounded(&d.path().join("none"), 10).unwrap().is_none());
     }
 }

@@ -57,7 +57,14 @@ pub fn commit_version(repo: &ostree::Repo, checksum: &str) -> Option<String> {
 }
 
 fn has_child_with_prefix(dir: &gio::File, prefix: &str) -> Result<bool> {
-    let iter = match dir.enumerate_children("standard::name", gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS, gio::Cancellable::NONE) {
+    if !dir.query_exists(gio::Cancellable::NONE) {
+        return Ok(false);
+    }
+    let iter = match dir.enumerate_children(
+        "standard::name",
+        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+        gio::Cancellable::NONE,
+    ) {
         Ok(i) => i,
         Err(e) if e.matches(gio::IOErrorEnum::NotFound) => return Ok(false),
         Err(e) => return Err(Error::glib("listing commit directory", e)),
@@ -82,7 +89,14 @@ pub fn require_bootable(repo: &ostree::Repo, checksum: &str) -> Result<()> {
         .read_commit(checksum, gio::Cancellable::NONE)
         .ctx(|| format!("reading commit {checksum}"))?;
     let modules = root.resolve_relative_path("usr/lib/modules");
-    if let Ok(iter) = modules.enumerate_children("standard::name", gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS, gio::Cancellable::NONE) {
+    let has_modules = modules.query_exists(gio::Cancellable::NONE);
+    if !has_modules {
+        // fall through to the legacy locations
+    } else if let Ok(iter) = modules.enumerate_children(
+        "standard::name",
+        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+        gio::Cancellable::NONE,
+    ) {
         for info in iter {
             let info = info.ctx(|| "listing /usr/lib/modules".into())?;
             let kdir = modules.child(info.name());

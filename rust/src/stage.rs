@@ -192,7 +192,9 @@ fn resolve_stateroot(sysroot: &ostree::Sysroot, requested: Option<&str>) -> Resu
     let name = match requested {
         Some(s) => {
             if s.is_empty() || s.contains('/') || s == "." || s == ".." {
-                return Err(Error::InvalidArgument(format!("{s:?} is not a stateroot name")));
+                return Err(Error::InvalidArgument(format!(
+                    "{s:?} is not a stateroot name"
+                )));
             }
             s.to_string()
         }
@@ -260,16 +262,34 @@ pub fn stage(
             .and_then(|m| m.origin())
             .and_then(|o| o.string("origin", "refspec").ok());
         match from_merge {
-            Some(r) if repo::is_checksum(&opts.revision) => r.to_string(),
+            Some(r) if repo::is_checksum(&opts.revision) && !repo::is_checksum(&r) => r.to_string(),
             _ => opts.revision.clone(),
         }
     });
     let origin = sysroot.origin_new_from_refspec(&origin_refspec);
 
     if is_booted(sysroot) {
-        stage_booted(lock, opts, &stateroot, &checksum, merge.as_ref(), &kargs, &origin, cancellable)
+        stage_booted(
+            lock,
+            opts,
+            &stateroot,
+            &checksum,
+            merge.as_ref(),
+            &kargs,
+            &origin,
+            cancellable,
+        )
     } else {
-        deploy_full(lock, opts, &stateroot, &checksum, merge.as_ref(), &kargs, &origin, cancellable)
+        deploy_full(
+            lock,
+            opts,
+            &stateroot,
+            &checksum,
+            merge.as_ref(),
+            &kargs,
+            &origin,
+            cancellable,
+        )
     }
 }
 
@@ -286,12 +306,18 @@ fn stage_booted(
 ) -> Result<StageOutcome> {
     let sysroot = lock.sysroot();
     if let Some(staged) = sysroot.staged_deployment() {
-        if staged.csum() == checksum && staged.osname() == stateroot && deployment_kargs(&staged) == kargs {
+        if staged.csum() == checksum
+            && staged.osname() == stateroot
+            && deployment_kargs(&staged) == kargs
+        {
             // Already staged: only bring the lock to the requested state. A
             // staged deployment that never passed its hooks is not reused.
             if !hooks::is_unvetted(&staged) {
                 set_finalization_lock(sysroot, opts.lock_finalization)?;
-                log::info!("{} is already staged; nothing to do", DeploymentId::of(&staged));
+                log::info!(
+                    "{} is already staged; nothing to do",
+                    DeploymentId::of(&staged)
+                );
                 return Ok(StageOutcome {
                     deployment: DeploymentId::of(&staged),
                     method: StageMethod::Staged,
@@ -391,8 +417,14 @@ fn deploy_full(
 ) -> Result<StageOutcome> {
     let sysroot = lock.sysroot();
     if let Some(first) = sysroot.deployments().into_iter().next() {
-        if first.csum() == checksum && first.osname() == stateroot && deployment_kargs(&first) == kargs {
-            log::info!("{} is already the default deployment; nothing to do", DeploymentId::of(&first));
+        if first.csum() == checksum
+            && first.osname() == stateroot
+            && deployment_kargs(&first) == kargs
+        {
+            log::info!(
+                "{} is already the default deployment; nothing to do",
+                DeploymentId::of(&first)
+            );
             return Ok(StageOutcome {
                 deployment: DeploymentId::of(&first),
                 method: StageMethod::Deployed,
@@ -463,7 +495,10 @@ fn deploy_full(
 /// removed). Writing the deployment list without the staged deployment is how
 /// libostree itself unstages: it deletes the staged state, the checkout and
 /// the lock file.
-pub fn unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Result<Option<DeploymentId>> {
+pub fn unstage(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<Option<DeploymentId>> {
     let sysroot = lock.sysroot();
     let Some(staged) = sysroot.staged_deployment() else {
         unlock_finalization()?;
@@ -475,12 +510,16 @@ pub fn unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Re
         .into_iter()
         .filter(|d| !d.is_staged())
         .collect();
-    let wopts = ostree::SysrootWriteDeploymentsOpts { do_postclean: false };
+    let wopts = ostree::SysrootWriteDeploymentsOpts {
+        do_postclean: false,
+    };
     sysroot
         .write_deployments_with_options(&rest, &wopts, cancellable)
         .ctx(|| format!("removing staged deployment {id}"))?;
     unlock_finalization()?;
-    sysroot.load(cancellable).ctx(|| "reloading sysroot".into())?;
+    sysroot
+        .load(cancellable)
+        .ctx(|| "reloading sysroot".into())?;
     log::info!("unstaged {id}");
     Ok(Some(id))
 }

@@ -19,13 +19,24 @@ pub fn sysroot_path(sysroot: &ostree::Sysroot) -> PathBuf {
     sysroot.path().path().unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// Open and load the sysroot at `path` (`/` for the running system).
+/// Open and load the sysroot at `path` (`/` for the running system), the way
+/// the `ostree` CLI does.
 ///
-/// Callers that already hold a loaded `OstreeSysroot` (every C and C++ daemon)
-/// pass it in directly instead; this is for the CLI and Rust tools.
-pub fn open_sysroot(path: &std::path::Path, cancellable: Option<&gio::Cancellable>) -> Result<ostree::Sysroot> {
+/// On a booted system this calls `ostree_sysroot_initialize_with_mount_namespace`:
+/// the process moves into a private mount namespace, where libostree may
+/// remount a read-only `/sysroot` and `/boot` writable for its own writes
+/// without the rest of the system seeing it. Daemons that manage their own
+/// namespace (and every C and C++ caller) load their `OstreeSysroot`
+/// themselves and pass it in instead; this is for the CLI and Rust tools.
+pub fn open_sysroot(
+    path: &std::path::Path,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<ostree::Sysroot> {
     let file = gio::File::for_path(path);
     let sysroot = ostree::Sysroot::new(Some(&file));
+    sysroot
+        .initialize_with_mount_namespace(cancellable)
+        .ctx(|| format!("initializing sysroot {}", path.display()))?;
     sysroot
         .load(cancellable)
         .ctx(|| format!("loading sysroot {}", path.display()))?;
@@ -65,8 +76,16 @@ impl SysrootLock {
             if cancellable.is_some_and(|c| c.is_cancelled()) {
                 return Err(Error::Cancelled);
             }
-            if sysroot.try_lock().ctx(|| "taking the sysroot lock".into())? {
-                break;
+            match sysroot.try_lock() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) if e.matches(gio::IOErrorEnum::ReadOnly) => {
+                    return Err(Error::ReadOnly {
+                        path: sysroot_path(sysroot).join("ostree/lock"),
+                        what: "take the sysroot lock".into(),
+                    })
+                }
+                Err(e) => return Err(Error::glib("taking the sysroot lock", e)),
             }
             let waited = start.elapsed();
             if waited >= timeout {
@@ -76,7 +95,10 @@ impl SysrootLock {
                 });
             }
             if waited.is_zero() || nap == Duration::from_millis(5) {
-                log::info!("sysroot {} is locked by another process; waiting up to {timeout:?}", sysroot_path(sysroot).display());
+                log::info!(
+                    "sysroot {} is locked by another process; waiting up to {timeout:?}",
+                    sysroot_path(sysroot).display()
+                );
             }
             std::thread::sleep(nap.min(timeout - waited));
             nap = (nap * 2).min(Duration::from_millis(200));
@@ -107,9 +129,12 @@ impl SysrootLock {
 
     /// Reload the sysroot if another process changed it.
     pub fn reload(&self, cancellable: Option<&gio::Cancellable>) -> Result<()> {
-        self.sysroot
-            .load_if_changed(cancellable)
-            .ctx(|| format!("reloading sysroot {}", sysroot_path(&self.sysroot).display()))?;
+        self.sysroot.load_if_changed(cancellable).ctx(|| {
+            format!(
+                "reloading sysroot {}",
+                sysroot_path(&self.sysroot).display()
+            )
+        })?;
         Ok(())
     }
 }
@@ -271,12 +296,23 @@ mod tests {
         let s = id.to_string();
         assert_eq!(s, format!("os:{}.3", "a".repeat(64)));
         assert_eq!(s.parse::<DeploymentId>().unwrap(), id);
-        assert_eq!(id.relpath(), format!("ostree/deploy/os/deploy/{}.3", "a".repeat(64)));
+        assert_eq!(
+            id.relpath(),
+            format!("ostree/deploy/os/deploy/{}.3", "a".repeat(64))
+        );
     }
 
     #[test]
     fn id_parse_rejects_garbage() {
-        for bad in ["", "os", "os:abc.0", &format!("os:{}", "a".repeat(64)), &format!(":{}.0", "a".repeat(64)), &format!("os:{}.x", "a".repeat(64)), &format!("os:{}.0", "g".repeat(64))] {
+        for bad in [
+            "",
+            "os",
+            "os:abc.0",
+            &format!("os:{}", "a".repeat(64)),
+            &format!(":{}.0", "a".repeat(64)),
+            &format!("os:{}.x", "a".repeat(64)),
+            &format!("os:{}.0", "g".repeat(64)),
+        ] {
             let e = bad.parse::<DeploymentId>().unwrap_err();
             assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "{bad}");
         }

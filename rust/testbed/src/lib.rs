@@ -186,7 +186,13 @@ impl Commit {
     }
 
     /// Add a file with any owner.
-    pub fn file_owned(mut self, path: &str, content: impl Into<Vec<u8>>, mode: u32, uid: u32) -> Commit {
+    pub fn file_owned(
+        mut self,
+        path: &str,
+        content: impl Into<Vec<u8>>,
+        mode: u32,
+        uid: u32,
+    ) -> Commit {
         self.extra.push(ExtraFile {
             path: path.into(),
             content: Some(content.into()),
@@ -358,8 +364,13 @@ impl Testbed {
         std::fs::create_dir_all(boot.join("syslinux")).unwrap();
         std::os::unix::fs::symlink("loader.0", boot.join("loader")).unwrap();
         std::fs::write(boot.join("loader.0/syslinux.cfg"), b"").unwrap();
-        std::os::unix::fs::symlink("../loader/syslinux.cfg", boot.join("syslinux/syslinux.cfg")).unwrap();
-        run_ok(Command::new("ostree").arg(format!("--repo={}", tb.src_repo.display())).args(["init", "--mode=archive"]));
+        std::os::unix::fs::symlink("../loader/syslinux.cfg", boot.join("syslinux/syslinux.cfg"))
+            .unwrap();
+        run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", tb.src_repo.display()))
+                .args(["init", "--mode=archive"]),
+        );
         if let Ok(exe) = std::env::current_exe() {
             if let Some(dir) = exe.parent() {
                 tb.expose(dir);
@@ -395,7 +406,10 @@ impl Testbed {
     /// Make a host directory visible inside booted machines at
     /// `HOST_PREFIX + dir` (the test binary's directories are exposed already).
     pub fn expose(&mut self, dir: impl AsRef<Path>) {
-        let dir = dir.as_ref().canonicalize().unwrap_or_else(|_| dir.as_ref().to_path_buf());
+        let dir = dir
+            .as_ref()
+            .canonicalize()
+            .unwrap_or_else(|_| dir.as_ref().to_path_buf());
         if !self.exposed.contains(&dir) {
             self.exposed.push(dir);
         }
@@ -414,7 +428,9 @@ impl Testbed {
         let mut c = self.ostree_cmd();
         c.current_dir(&self.sysroot);
         if args.first() == Some(&"admin") && args.get(1) != Some(&"init-fs") {
-            c.arg("admin").arg(format!("--sysroot={}", self.sysroot.display())).args(&args[1..]);
+            c.arg("admin")
+                .arg(format!("--sysroot={}", self.sysroot.display()))
+                .args(&args[1..]);
         } else {
             c.args(args);
         }
@@ -442,7 +458,11 @@ impl Testbed {
                 .arg(format!("--branch={}", spec.branch))
                 .arg(format!("--add-metadata-string=version={}", spec.version))
                 .arg(format!("--subject=testbed {}", spec.version))
-                .args(if spec.bootable { &["--bootable"][..] } else { &[][..] })
+                .args(if spec.bootable {
+                    &["--bootable"][..]
+                } else {
+                    &[][..]
+                })
                 .arg(format!("--tree=dir={}", tree.display())),
         );
         let _ = std::fs::remove_dir_all(&tree);
@@ -472,7 +492,10 @@ impl Testbed {
         args.push(rev.into());
         let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         self.admin(&refs);
-        self.deployments().into_iter().next().expect("a deployment after deploy")
+        self.deployments()
+            .into_iter()
+            .next()
+            .expect("a deployment after deploy")
     }
 
     /// A sysroot with `v1` deployed (and `v2`, `v3`... as rollbacks when
@@ -505,7 +528,9 @@ impl Testbed {
 
     /// Find a deployment by checksum (first match).
     pub fn deployment_of(&self, checksum: &str) -> Option<Deployment> {
-        self.deployments().into_iter().find(|d| d.checksum == checksum)
+        self.deployments()
+            .into_iter()
+            .find(|d| d.checksum == checksum)
     }
 
     /// Boot the default deployment (what the bootloader would pick).
@@ -526,9 +551,18 @@ impl Testbed {
 
     /// Paths of all deployment directories on disk.
     pub fn deployment_dirs(&self) -> Vec<PathBuf> {
-        let dir = self.sysroot.join("ostree/deploy").join(&self.stateroot).join("deploy");
+        let dir = self
+            .sysroot
+            .join("ostree/deploy")
+            .join(&self.stateroot)
+            .join("deploy");
         let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .map(|it| {
+                it.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -540,7 +574,11 @@ impl Testbed {
         let mut bytes = 0;
         let objects = self.repo().join("objects");
         for sub in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
-            for obj in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
+            for obj in std::fs::read_dir(sub.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if let Ok(m) = obj.metadata() {
                     count += 1;
                     bytes += m.len();
@@ -569,7 +607,11 @@ impl Drop for Testbed {
             let path = d.path().to_path_buf();
             if d.close().is_err() {
                 // Something made a deployment immutable; undo and retry.
-                let _ = Command::new("chattr").args(["-R", "-i"]).arg(&path).stderr(Stdio::null()).status();
+                let _ = Command::new("chattr")
+                    .args(["-R", "-i"])
+                    .arg(&path)
+                    .stderr(Stdio::null())
+                    .status();
                 if let Err(e) = std::fs::remove_dir_all(&path) {
                     eprintln!("warning: could not remove test bed {}: {e}", path.display());
                 }
@@ -639,10 +681,19 @@ fn build_tree(tree: &Path, spec: &Commit) {
     std::fs::create_dir_all(tree).unwrap();
     // The skeleton of a merged-/usr ostree OS: mount points the booted test
     // bed binds onto, the /ostree link, and /etc defaults in /usr/etc.
-    for d in ["sysroot", "boot", "var", "proc", "dev", "run", "tmp", "sys", "usr/bin", "usr/lib", "usr/etc"] {
+    for d in [
+        "sysroot", "boot", "var", "proc", "dev", "run", "tmp", "sys", "usr/bin", "usr/lib",
+        "usr/etc",
+    ] {
         std::fs::create_dir_all(tree.join(d)).unwrap();
     }
-    for (link, target) in [("ostree", "sysroot/ostree"), ("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+    for (link, target) in [
+        ("ostree", "sysroot/ostree"),
+        ("bin", "usr/bin"),
+        ("sbin", "usr/sbin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ] {
         std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
     }
     std::fs::create_dir_all(tree.join("usr/sbin")).unwrap();
@@ -651,16 +702,36 @@ fn build_tree(tree: &Path, spec: &Commit) {
         "NAME=\"Testbed OS\"\nID=testos\nPRETTY_NAME=\"Testbed OS {v}\"\nVERSION_ID={v}\nVERSION={v}\n",
         v = spec.version
     );
-    write_file(&tree.join("usr/lib/os-release"), os_release.as_bytes(), 0o644);
-    write_file(&tree.join("usr/etc/os-release"), os_release.as_bytes(), 0o644);
+    write_file(
+        &tree.join("usr/lib/os-release"),
+        os_release.as_bytes(),
+        0o644,
+    );
+    write_file(
+        &tree.join("usr/etc/os-release"),
+        os_release.as_bytes(),
+        0o644,
+    );
     write_file(&tree.join("usr/etc/hostname"), b"testbed\n", 0o644);
-    write_file(&tree.join("usr/etc/motd"), format!("Testbed OS {}\n", spec.version).as_bytes(), 0o644);
-    write_file(&tree.join("usr/etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\n", 0o644);
+    write_file(
+        &tree.join("usr/etc/motd"),
+        format!("Testbed OS {}\n", spec.version).as_bytes(),
+        0o644,
+    );
+    write_file(
+        &tree.join("usr/etc/passwd"),
+        b"root:x:0:0:root:/root:/bin/sh\n",
+        0o644,
+    );
     write_file(&tree.join("usr/etc/group"), b"root:x:0:\n", 0o644);
     if spec.bootable {
         let k = tree.join("usr/lib/modules/6.1.0-testbed");
         write_file(&k.join("vmlinuz"), b"testbed kernel 6.1.0\n", 0o644);
-        write_file(&k.join("initramfs.img"), b"testbed initramfs 6.1.0\n", 0o644);
+        write_file(
+            &k.join("initramfs.img"),
+            b"testbed initramfs 6.1.0\n",
+            0o644,
+        );
     }
     if spec.with_shell {
         copy_shell(tree);
@@ -670,7 +741,11 @@ fn build_tree(tree: &Path, spec: &Commit) {
     for i in 0..spec.files {
         let mut content = format!("{} file {i}\n", spec.version);
         while content.len() < spec.file_size {
-            let _ = write!(content, "{:08x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ content.len() as u64);
+            let _ = write!(
+                content,
+                "{:08x}",
+                (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ content.len() as u64
+            );
         }
         content.truncate(spec.file_size.max(content.find('\n').unwrap() + 1));
         // Spread files over subdirectories like a real tree.
@@ -722,13 +797,25 @@ fn shell_quote(s: &OsStr) -> String {
 impl<'t> Machine<'t> {
     fn start(tb: &'t Testbed, deployment: Deployment) -> Machine<'t> {
         let d = tb.deployment_dir(&deployment);
-        assert!(d.is_dir(), "deployment directory {} is missing", d.display());
+        assert!(
+            d.is_dir(),
+            "deployment directory {} is missing",
+            d.display()
+        );
         let q = |p: &Path| shell_quote(p.as_os_str());
-        let var = tb.sysroot.join("ostree/deploy").join(&deployment.stateroot).join("var");
+        let var = tb
+            .sysroot
+            .join("ostree/deploy")
+            .join(&deployment.stateroot)
+            .join("var");
         let mut script = String::from("set -e\n");
         let _ = writeln!(script, "D={}", q(&d));
         let _ = writeln!(script, "mount --bind {} \"$D/sysroot\"", q(&tb.sysroot));
-        let _ = writeln!(script, "mount --bind {} \"$D/boot\"", q(&tb.sysroot.join("boot")));
+        let _ = writeln!(
+            script,
+            "mount --bind {} \"$D/boot\"",
+            q(&tb.sysroot.join("boot"))
+        );
         let _ = writeln!(script, "mount --bind {} \"$D/var\"", q(&var));
         script.push_str(
             "mount --bind /usr \"$D/usr\"\n\
@@ -743,16 +830,32 @@ impl<'t> Machine<'t> {
         }
         for e in &tb.exposed {
             let inside = format!("$D{HOST_PREFIX}{}", e.display());
-            let _ = writeln!(script, "mkdir -p \"{inside}\" && mount --bind {} \"{inside}\"", q(e));
+            let _ = writeln!(
+                script,
+                "mkdir -p \"{inside}\" && mount --bind {} \"{inside}\"",
+                q(e)
+            );
         }
-        script.push_str("echo ready\nexec chroot \"$D\" /usr/bin/sleep infinity </dev/null >/dev/null 2>&1\n");
+        script.push_str(
+            "echo ready\nexec chroot \"$D\" /usr/bin/sleep infinity </dev/null >/dev/null 2>&1\n",
+        );
 
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--pid", "--fork", "--propagation", "private", "--kill-child", "--", "/bin/sh", "-c"])
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--mount",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "--kill-child",
+            "--",
+            "/bin/sh",
+            "-c",
+        ])
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         // SAFETY: prctl is async-signal-safe. If the test process dies, the
         // kernel kills unshare, and --kill-child takes the namespace with it.
         unsafe {
@@ -781,7 +884,8 @@ impl<'t> Machine<'t> {
         let pid = child.id();
         let mut init_pid = 0;
         for _ in 0..200 {
-            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
             if let Some(p) = children.split_whitespace().next() {
                 init_pid = p.parse().unwrap();
                 // Wait for the exec into the chroot.
@@ -792,7 +896,10 @@ impl<'t> Machine<'t> {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(init_pid > 0, "could not find the init of the booted namespace");
+        assert!(
+            init_pid > 0,
+            "could not find the init of the booted namespace"
+        );
         Machine {
             tb,
             deployment,
@@ -821,7 +928,10 @@ impl<'t> Machine<'t> {
     /// The path at which a host file appears inside the machine (its
     /// directory must be exposed, see [`Testbed::expose`]).
     pub fn host_path(&self, host: impl AsRef<Path>) -> String {
-        let p = host.as_ref().canonicalize().unwrap_or_else(|_| host.as_ref().to_path_buf());
+        let p = host
+            .as_ref()
+            .canonicalize()
+            .unwrap_or_else(|_| host.as_ref().to_path_buf());
         format!("{HOST_PREFIX}{}", p.display())
     }
 

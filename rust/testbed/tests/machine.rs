@@ -13,7 +13,10 @@ fn boot_stage_finalize_reboot_with_the_ostree_cli() {
     assert!(st[0].has("booted"), "{st:?}");
     assert_eq!(st[0].checksum, v1);
     assert_eq!(m.sh("cat /etc/motd"), "Testbed OS 1.0\n");
-    assert!(m.run(&["test", "-e", "/run/ostree-booted"]).status.success());
+    assert!(m
+        .run(&["test", "-e", "/run/ostree-booted"])
+        .status
+        .success());
 
     let v2 = tb.commit(&Commit::new("2.0"));
     m.sh("echo before > /etc/edit-before");
@@ -24,12 +27,18 @@ fn boot_stage_finalize_reboot_with_the_ostree_cli() {
     let pid = m.init_pid();
     m.shutdown();
     // The namespace is gone with its init.
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_link(format!("/proc/{pid}/root")).is_err());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_link(format!("/proc/{pid}/root")).is_err()
+    );
 
     let d = tb.deployments();
     assert_eq!(d[0].checksum, v2, "{d:?}");
     let m = tb.boot(&d[0]);
-    assert_eq!(m.sh("cat /etc/motd /etc/edit-before /etc/edit-after"), "Testbed OS 2.0\nbefore\nafter\n");
+    assert_eq!(
+        m.sh("cat /etc/motd /etc/edit-before /etc/edit-after"),
+        "Testbed OS 2.0\nbefore\nafter\n"
+    );
     assert!(m.status()[0].has("booted"));
 }
 
@@ -67,13 +76,26 @@ fn a_panicking_test_leaves_nothing_behind() {
     let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     assert!(!alive.contains("sleep"), "namespace init {pid} still alive");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(root.to_str().unwrap()), "mounts left behind:\n{mounts}");
+    assert!(
+        !mounts.contains(root.to_str().unwrap()),
+        "mounts left behind:\n{mounts}"
+    );
 }
 
 #[test]
 fn not_bootable_commit_is_refused_by_ostree() {
     let tb = Testbed::new();
     let c = tb.commit(&Commit::new("1.0").not_bootable());
-    let out = tb.ostree_cmd().args(["admin", &format!("--sysroot={}", tb.sysroot().display()), "deploy", "--os=testos", &c]).output().unwrap();
+    let out = tb
+        .ostree_cmd()
+        .args([
+            "admin",
+            &format!("--sysroot={}", tb.sysroot().display()),
+            "deploy",
+            "--os=testos",
+            &c,
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
