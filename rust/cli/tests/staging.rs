@@ -362,3 +362,19 @@ fn read_only_sysroot_is_a_typed_error_when_nothing_may_remount_it() {
     assert_eq!(tb.admin(&["status"]), before);
     assert_eq!(tb.deployment_dirs(), dirs);
 }
+
+#[test]
+fn staged_checkout_hardlinks_repo_objects_instead_of_copying() {
+    // Regression: libostree 2022.7's initialize_with_mount_namespace keeps a
+    // sysroot fd from the old mount namespace; without reopening it, every
+    // hardlink from the repo fails with EXDEV and files are copied.
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let v2 = tb.commit(&Commit::new("2.0").files(50));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v2]);
+    let staged = m.staged().unwrap();
+    let f = tb.deployment_dir(&staged).join("usr/share/testbed/00/f0");
+    use std::os::unix::fs::MetadataExt;
+    let nlink = std::fs::metadata(&f).unwrap().nlink();
+    assert!(nlink >= 2, "{} has {nlink} link(s): copied, not hardlinked from the repo", f.display());
+}
