@@ -41,9 +41,12 @@ fn inner(args: &[String]) -> Result<(), String> {
     match args.first().map(|s| s.as_str()) {
         Some("stage") => {
             let rev = args.get(1).ok_or("stage REV")?;
-            let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None).map_err(|e| e.to_string())?;
-            let lock = stagehand::SysrootLock::acquire(&sysroot, Duration::from_secs(60), None).map_err(|e| e.to_string())?;
-            stagehand::stage(&lock, &stagehand::StageOptions::new(rev.clone()), None).map_err(|e| e.to_string())?;
+            let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
+                .map_err(|e| e.to_string())?;
+            let lock = stagehand::SysrootLock::acquire(&sysroot, Duration::from_secs(60), None)
+                .map_err(|e| e.to_string())?;
+            stagehand::stage(&lock, &stagehand::StageOptions::new(rev.clone()), None)
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         other => Err(format!("unknown inner benchmark {other:?}")),
@@ -70,8 +73,16 @@ fn bench_stage(reps: usize, files: usize) -> Row {
     unstage(&m);
     for i in 0..reps {
         // Alternate which side goes first so neither always gets a warmer cache.
-        let mut run_ours = || ours.push(time(|| { m.ok(&[exe_in.as_str(), "__inner", "stage", &v2]); }));
-        let mut run_theirs = || theirs.push(time(|| { m.ok(&["ostree", "admin", "deploy", "--stage", &v2]); }));
+        let mut run_ours = || {
+            ours.push(time(|| {
+                m.ok(&[exe_in.as_str(), "__inner", "stage", &v2]);
+            }))
+        };
+        let mut run_theirs = || {
+            theirs.push(time(|| {
+                m.ok(&["ostree", "admin", "deploy", "--stage", &v2]);
+            }))
+        };
         if i % 2 == 0 {
             run_ours();
             unstage(&m);
@@ -123,9 +134,25 @@ fn main() {
     if all || which.iter().any(|w| w == "stage") {
         rows.push(bench_stage(reps, files));
     }
-    let ostree_version = Command::new("ostree").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("").trim().to_string()).unwrap_or_default();
-    println!("stagehand benchmarks ({reps} repetitions, median wall time; ostree {ostree_version})");
-    println!("{:<42} {:>12} {:>12} {:>8} {:>8}  {}", "benchmark", "stagehand", "ostree CLI", "ratio", "target", "compared with");
+    let ostree_version = Command::new("ostree")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default();
+    println!(
+        "stagehand benchmarks ({reps} repetitions, median wall time; ostree {ostree_version})"
+    );
+    println!(
+        "{:<42} {:>12} {:>12} {:>8} {:>8}  {}",
+        "benchmark", "stagehand", "ostree CLI", "ratio", "target", "compared with"
+    );
     for r in rows {
         let a = median(&r.ours);
         let b = median(&r.theirs);

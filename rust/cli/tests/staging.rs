@@ -376,5 +376,9 @@ fn staged_checkout_hardlinks_repo_objects_instead_of_copying() {
     let f = tb.deployment_dir(&staged).join("usr/share/testbed/00/f0");
     use std::os::unix::fs::MetadataExt;
     let nlink = std::fs::metadata(&f).unwrap().nlink();
-    assert!(nlink >= 2, "{} has {nlink} link(s): copied, not hardlinked from the repo", f.display());
+    assert!(
+        nlink >= 2,
+        "{} has {nlink} link(s): copied, not hardlinked from the repo",
+        f.display()
+    );
 }
