@@ -150,8 +150,8 @@ fn main() {
         "stagehand benchmarks ({reps} repetitions, median wall time; ostree {ostree_version})"
     );
     println!(
-        "{:<42} {:>12} {:>12} {:>8} {:>8}  {}",
-        "benchmark", "stagehand", "ostree CLI", "ratio", "target", "compared with"
+        "{:<42} {:>12} {:>12} {:>8} {:>8}  compared with",
+        "benchmark", "stagehand", "ostree CLI", "ratio", "target"
     );
     for r in rows {
         let a = median(&r.ours);
