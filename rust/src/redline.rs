@@ -105,7 +105,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    fn as_str(self) -> &'static str {
+    /// `"started"` or `"complete"`, as in the stamp and in JSON.
+    pub fn as_str(self) -> &'static str {
         match self {
             Phase::Started => "started",
             Phase::Complete => "complete",
