@@ -28,6 +28,8 @@
 #![deny(missing_docs)]
 #![deny(unused_must_use)]
 
+pub mod crashpoints;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
