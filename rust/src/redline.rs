@@ -542,9 +542,11 @@ fn read_stamp(dir: &Path, name: &str) -> Result<Option<Stamp>> {
 /// verified. Anything else is [`Error::Corrupt`] (or [`Error::Unsupported`]
 /// for a newer format version).
 fn parse(path: &Path, name: &str, bytes: &[u8]) -> Result<Stamp> {
-    let corrupt = |detail: String| Error::Corrupt {
+    let corrupt = |detail: String| {
+        Error::Corrupt {
         path: path.to_owned(),
         detail: format!("{detail}; inspect the system, then `stagehand guard reset {name}` or begin with --force"),
+    }
     };
     let text = std::str::from_utf8(bytes).map_err(|_| corrupt("not UTF-8 text".into()))?;
     let first = text.split('\n').next().unwrap_or("");
@@ -742,7 +744,10 @@ mod tests {
         // Over complete with another digest.
         let t = begin_forced(d.path(), "f", Some(D1)).unwrap();
         assert_eq!(t.replaced(), Some(&Replaced::Stamp(done)));
-        assert_eq!(status(d.path(), "f").unwrap().unwrap().phase, Phase::Started);
+        assert_eq!(
+            status(d.path(), "f").unwrap().unwrap().phase,
+            Phase::Started
+        );
         drop(t);
         // Over a corrupt stamp.
         std::fs::write(d.path().join("f.stamp"), b"garbage").unwrap();
@@ -764,7 +769,10 @@ mod tests {
         let e = commit(old).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidArgument);
         assert!(e.to_string().contains("begun again"), "{e}");
-        assert_eq!(status(d.path(), "c").unwrap().unwrap().phase, Phase::Started);
+        assert_eq!(
+            status(d.path(), "c").unwrap().unwrap().phase,
+            Phase::Started
+        );
         commit(new).unwrap();
 
         // Reset in between.
@@ -819,17 +827,44 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let long = "a".repeat(NAME_MAX + 1);
         for bad in [
-            "", ".", "..", ".hidden", "a/b", "/abs", "-opt", "sp ace", "tab\t", "new\nline",
-            "é", "a\\b", "x*", &long,
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "/abs",
+            "-opt",
+            "sp ace",
+            "tab\t",
+            "new\nline",
+            "é",
+            "a\\b",
+            "x*",
+            &long,
         ] {
             let e = begin(d.path(), bad, None).unwrap_err();
             assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad:?}: {e}");
-            assert_eq!(status(d.path(), bad).unwrap_err().code(), ErrorCode::InvalidArgument);
-            assert_eq!(reset(d.path(), bad).unwrap_err().code(), ErrorCode::InvalidArgument);
-            assert_eq!(resume(d.path(), bad, None).unwrap_err().code(), ErrorCode::InvalidArgument);
+            assert_eq!(
+                status(d.path(), bad).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+            assert_eq!(
+                reset(d.path(), bad).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+            assert_eq!(
+                resume(d.path(), bad, None).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
         }
         assert!(files(d.path()).is_empty());
-        for good in ["a", "disk-setup", "luks@sda2", "v1.2_x+y", &"z".repeat(NAME_MAX)] {
+        for good in [
+            "a",
+            "disk-setup",
+            "luks@sda2",
+            "v1.2_x+y",
+            &"z".repeat(NAME_MAX),
+        ] {
             validate_name(good).unwrap();
         }
     }
@@ -838,7 +873,15 @@ mod tests {
     fn digests_are_validated_and_normalized() {
         assert_eq!(normalize_digest("DEADBEEF").unwrap(), "deadbeef");
         assert_eq!(normalize_digest(D1).unwrap(), D1);
-        for bad in ["", "abc", "deadbee", "deadbeeg", "dead beef", &"a".repeat(130), "0xdeadbeef"] {
+        for bad in [
+            "",
+            "abc",
+            "deadbee",
+            "deadbeeg",
+            "dead beef",
+            &"a".repeat(130),
+            "0xdeadbeef",
+        ] {
             assert_eq!(
                 normalize_digest(bad).unwrap_err().code(),
                 ErrorCode::InvalidArgument,
@@ -896,7 +939,10 @@ mod tests {
         }
         // Unchanged bytes still read.
         std::fs::write(&path, &good).unwrap();
-        assert_eq!(status(d.path(), "t").unwrap().unwrap().phase, Phase::Complete);
+        assert_eq!(
+            status(d.path(), "t").unwrap().unwrap().phase,
+            Phase::Complete
+        );
     }
 
     #[test]
@@ -930,7 +976,10 @@ mod tests {
         std::fs::write(&path, format!("{MAGIC} 2\nwhatever\n")).unwrap();
         let e = status(d.path(), "q").unwrap_err();
         assert_eq!(e.code(), ErrorCode::Unsupported, "{e}");
-        assert_eq!(begin(d.path(), "q", None).unwrap_err().code(), ErrorCode::Unsupported);
+        assert_eq!(
+            begin(d.path(), "q", None).unwrap_err().code(),
+            ErrorCode::Unsupported
+        );
     }
 
     #[test]
@@ -940,7 +989,10 @@ mod tests {
         let e = begin(&missing, "m", None).unwrap_err();
         assert_eq!(e.code(), ErrorCode::Io);
         let msg = e.to_string();
-        assert!(msg.contains("guard directory") && msg.contains(missing.to_str().unwrap()), "{msg}");
+        assert!(
+            msg.contains("guard directory") && msg.contains(missing.to_str().unwrap()),
+            "{msg}"
+        );
         assert_eq!(status(&missing, "m").unwrap_err().code(), ErrorCode::Io);
         assert_eq!(reset(&missing, "m").unwrap_err().code(), ErrorCode::Io);
         assert!(!missing.exists());
@@ -950,7 +1002,13 @@ mod tests {
     fn stale_temporary_files_of_the_step_are_cleaned_up() {
         let d = tempfile::tempdir().unwrap();
         // What a writer killed between creating and renaming its temp leaves.
-        for f in [".s.stamp.tmp123", ".s.stamp.tmp9", ".other.stamp.tmp5", ".s.stamp.tmpx", "keep"] {
+        for f in [
+            ".s.stamp.tmp123",
+            ".s.stamp.tmp9",
+            ".other.stamp.tmp5",
+            ".s.stamp.tmpx",
+            "keep",
+        ] {
             std::fs::write(d.path().join(f), b"partial").unwrap();
         }
         let t = begin(d.path(), "s", None).unwrap();
@@ -973,7 +1031,9 @@ mod tests {
             let name = format!("race{round}");
             let results: Vec<_> = std::thread::scope(|s| {
                 let hs: Vec<_> = (0..4)
-                    .map(|_| s.spawn(|| begin(d.path(), &name, Some(D1)).map(|t| t.stamp().run.clone())))
+                    .map(|_| {
+                        s.spawn(|| begin(d.path(), &name, Some(D1)).map(|t| t.stamp().run.clone()))
+                    })
                     .collect();
                 hs.into_iter().map(|h| h.join().unwrap()).collect()
             });
@@ -1002,15 +1062,19 @@ mod tests {
         let done = commit(t).unwrap();
         let text = std::fs::read_to_string(d.path().join("fmt.stamp")).unwrap();
         assert!(
-            text.contains("state=complete\n") && text.contains(&format!(
-                "started={}\ncompleted={}\nsha256=",
-                s.started,
-                done.completed.as_deref().unwrap()
-            )),
+            text.contains("state=complete\n")
+                && text.contains(&format!(
+                    "started={}\ncompleted={}\nsha256=",
+                    s.started,
+                    done.completed.as_deref().unwrap()
+                )),
             "{text}"
         );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.path().join("fmt.stamp")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.path().join("fmt.stamp"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644);
     }
 }

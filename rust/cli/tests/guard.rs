@@ -126,7 +126,10 @@ fn begin_commit_status_reset_with_documented_exit_codes() {
         format!("step disk reset (was complete, digest {D1})\n")
     );
     assert_eq!(state(&dir, "disk"), None);
-    assert_eq!(guard_ok(&dir, &["reset", "disk"]), "step disk had no record\n");
+    assert_eq!(
+        guard_ok(&dir, &["reset", "disk"]),
+        "step disk had no record\n"
+    );
     guard_ok(&dir, &["begin", "disk", "--digest", D2]);
     assert!(listing(&dir) == ["disk.stamp"], "{:?}", listing(&dir));
 }
@@ -164,7 +167,10 @@ fn sigkill_between_begin_and_commit_makes_the_next_begin_fail_interrupted() {
     }
     // Power cut, as far as the step is concerned: the whole session dies.
     // SAFETY: kill(2) on the process group setsid created.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) },
+        0
+    );
     let st = child.wait().unwrap();
     assert_eq!(st.signal(), Some(libc::SIGKILL));
 
@@ -172,7 +178,11 @@ fn sigkill_between_begin_and_commit_makes_the_next_begin_fail_interrupted() {
     assert_eq!(s.phase, Phase::Started, "commit never ran");
     let out = guard(&dir, &["begin", "disk", "--digest", D1]);
     assert_fails(&out, ErrorCode::Interrupted, &s.started);
-    assert!(text(&out.stderr).contains("reset it or force"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reset it or force"),
+        "{}",
+        text(&out.stderr)
+    );
     // Refusing wrote nothing.
     assert_eq!(state(&dir, "disk").unwrap(), s);
 
@@ -200,7 +210,11 @@ fn digest_file_is_sha256_and_a_changed_file_is_config_changed() {
     assert_eq!(state(&dir, "prov").unwrap().phase, Phase::Started);
     guard_ok(&dir, &["commit", "prov", "--digest", &D1.to_uppercase()]);
     let out = guard(&dir, &["begin", "prov", "--digest-file", f]);
-    assert_fails(&out, ErrorCode::ConfigChanged, "ran with configuration digest");
+    assert_fails(
+        &out,
+        ErrorCode::ConfigChanged,
+        "ran with configuration digest",
+    );
     std::fs::write(&cfg, b"test").unwrap();
     assert_fails(
         &guard(&dir, &["begin", "prov", "--digest-file", f]),
@@ -217,7 +231,10 @@ fn digest_file_is_sha256_and_a_changed_file_is_config_changed() {
     let before = std::fs::read(dir.join("prov.stamp")).unwrap();
     let missing = t.path().join("nope.json");
     assert_fails(
-        &guard(&dir, &["begin", "x", "--digest-file", missing.to_str().unwrap()]),
+        &guard(
+            &dir,
+            &["begin", "x", "--digest-file", missing.to_str().unwrap()],
+        ),
         ErrorCode::Io,
         "nope.json",
     );
@@ -240,7 +257,11 @@ fn commit_needs_a_started_step_with_the_same_digest() {
         ErrorCode::ConfigChanged,
         D2,
     );
-    assert_fails(&guard(&dir, &["commit", "s"]), ErrorCode::ConfigChanged, "(none)");
+    assert_fails(
+        &guard(&dir, &["commit", "s"]),
+        ErrorCode::ConfigChanged,
+        "(none)",
+    );
     assert_eq!(state(&dir, "s").unwrap().phase, Phase::Started);
 }
 
@@ -266,13 +287,21 @@ fn force_overrides_interrupted_complete_and_corrupt_and_says_so() {
     assert!(text(&out.stderr).contains("overriding its complete record"));
     assert_eq!(state(&dir, "f").unwrap().digest.as_deref(), Some(D2));
 
-    std::fs::write(dir.join("f.stamp"), b"stagehand-redline 1\nname=f\nstate=compl").unwrap();
+    std::fs::write(
+        dir.join("f.stamp"),
+        b"stagehand-redline 1\nname=f\nstate=compl",
+    )
+    .unwrap();
     assert_fails(
         &guard(&dir, &["begin", "f", "--digest", D2]),
         ErrorCode::Corrupt,
         "f.stamp",
     );
-    assert_fails(&guard(&dir, &["status", "f"]), ErrorCode::Corrupt, "truncated");
+    assert_fails(
+        &guard(&dir, &["status", "f"]),
+        ErrorCode::Corrupt,
+        "truncated",
+    );
     let out = guard(&dir, &["begin", "f", "--digest", D2, "--force"]);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("unreadable stamp"));
@@ -315,7 +344,17 @@ fn invalid_names_and_digests_are_refused_and_write_nothing() {
     assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
     assert!(!dir.parent().unwrap().join("escape.stamp").exists());
     // Both digest options at once is a usage error (clap).
-    let out = guard(&dir, &["begin", "ok", "--digest", D1, "--digest-file", "/etc/hostname"]);
+    let out = guard(
+        &dir,
+        &[
+            "begin",
+            "ok",
+            "--digest",
+            D1,
+            "--digest-file",
+            "/etc/hostname",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
@@ -371,7 +410,11 @@ fn read_only_directory_is_read_only_and_reads_still_work() {
         ErrorCode::ReadOnly,
         "read-only",
     );
-    assert_fails(&guard_read_only(&dir, &["reset", "ro"]), ErrorCode::ReadOnly, "read-only");
+    assert_fails(
+        &guard_read_only(&dir, &["reset", "ro"]),
+        ErrorCode::ReadOnly,
+        "read-only",
+    );
     // Refusals need no write: interrupted is still reported as such.
     assert_fails(
         &guard_read_only(&dir, &["begin", "ro", "--digest", D1]),
@@ -425,7 +468,11 @@ fn check(dir: &Path, name: &str, start: &Option<Vec<u8>>, want: Expect, ctx: &st
     match want {
         Expect::Absent => assert_eq!(now, None, "{ctx}"),
         Expect::Unchanged => {
-            assert_eq!(std::fs::read(&path).ok(), *start, "{ctx}: the stamp changed")
+            assert_eq!(
+                std::fs::read(&path).ok(),
+                *start,
+                "{ctx}: the stamp changed"
+            )
         }
         Expect::NewStarted => {
             let s = now.unwrap_or_else(|| panic!("{ctx}: no stamp"));
@@ -439,7 +486,11 @@ fn check(dir: &Path, name: &str, start: &Option<Vec<u8>>, want: Expect, ctx: &st
             let s = now.unwrap_or_else(|| panic!("{ctx}: no stamp"));
             let old = start_stamp.expect("commit starts from a stamp");
             assert_eq!(s.phase, Phase::Complete, "{ctx}");
-            assert_eq!((s.run, s.started, s.digest), (old.run, old.started, old.digest), "{ctx}");
+            assert_eq!(
+                (s.run, s.started, s.digest),
+                (old.run, old.started, old.digest),
+                "{ctx}"
+            );
         }
     }
 }
@@ -500,7 +551,11 @@ fn sweep_case(case: &Case) -> Run {
         assert_eq!(run.status.signal(), Some(libc::SIGKILL));
         let p = publish.unwrap();
         let ctx = format!("{:?} killed at {at}", case.args);
-        let want = if at.index <= p { case.before } else { case.after };
+        let want = if at.index <= p {
+            case.before
+        } else {
+            case.after
+        };
         check(&dir, name, &case.start, want, &ctx);
         // Only temporary files may be left over, never a second stamp.
         for f in listing(&dir) {
@@ -533,7 +588,9 @@ fn assert_durable_before_reporting(full: &Run, dir: &Path, stamp: &Path) {
     if publish.syscall.starts_with("rename") {
         let tmp = publish.detail.split(" -> ").next().unwrap();
         assert!(
-            pts[..p - 1].iter().any(|q| q.syscall == "fsync" && q.detail == tmp),
+            pts[..p - 1]
+                .iter()
+                .any(|q| q.syscall == "fsync" && q.detail == tmp),
             "the temporary file is not fsynced before the rename:\n{}",
             full.listing()
         );
@@ -544,7 +601,9 @@ fn assert_durable_before_reporting(full: &Run, dir: &Path, stamp: &Path) {
         .rposition(|q| q.syscall == "write" && q.detail.starts_with("pipe:"))
         .unwrap_or_else(|| panic!("no report on stdout:\n{}", full.listing()));
     assert!(
-        pts[p..report].iter().any(|q| q.syscall == "fsync" && q.detail == d),
+        pts[p..report]
+            .iter()
+            .any(|q| q.syscall == "fsync" && q.detail == d),
         "the directory is not fsynced between the change and the report:\n{}",
         full.listing()
     );
@@ -612,4 +671,272 @@ fn a_kill_at_every_mutating_call_of_reset_leaves_the_record_or_nothing() {
         before: Expect::Unchanged,
         after: Expect::Absent,
     });
+}
+
+// --- The example units ----------------------------------------------------
+
+const UNITS: [&str; 2] = [
+    "example-reprovision.service",
+    "example-reprovision-complete.service",
+];
+
+fn units_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../systemd/examples")
+}
+
+/// The example units with their placeholder paths replaced.
+fn units_with(subst: &[(&str, &str)]) -> Vec<(String, String)> {
+    UNITS
+        .iter()
+        .map(|u| {
+            let mut text = std::fs::read_to_string(units_dir().join(u)).unwrap();
+            for (from, to) in subst {
+                text = text.replace(from, to);
+            }
+            (u.to_string(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn example_units_pass_systemd_analyze_verify() {
+    let t = tempfile::tempdir().unwrap();
+    // verify checks that executables exist: use the binary under test.
+    let units = units_with(&[
+        ("/usr/bin/stagehand", EXE),
+        ("/usr/libexec/example-reprovision", "/bin/true"),
+    ]);
+    let mut paths = Vec::new();
+    for (name, text) in &units {
+        let p = t.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        paths.push(p);
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    // verify exits 0 on mere warnings (an unknown Type=, a bad
+    // SuccessExitStatus=), so any output about our units is a failure too.
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains("example-reprovision"), "{all}");
+    // The real paths are what the docs promise.
+    let shipped = units_with(&[]);
+    for (_, text) in &shipped {
+        assert!(text.contains("/usr/bin/stagehand guard "), "{text}");
+        assert!(text.contains("--dir /var/lib/stagehand/guard"), "{text}");
+        assert!(text.contains("Type=oneshot"), "{text}");
+    }
+}
+
+/// Just enough of systemd's semantics for the two example units, to run
+/// their real command lines in the order and with the outcomes systemd gives
+/// them (systemd.service(5)): ConditionPathExists=; ExecCondition= exit 0
+/// runs the unit, 1-254 skips it (not a failure), 255 fails it; Requires= +
+/// After= does not start the completion unit when the step unit failed;
+/// SuccessExitStatus= adds success codes. Exec lines are run by sh after
+/// systemd's `$$` -> `$` unescaping (they use no other systemd syntax).
+struct Sim {
+    _t: tempfile::TempDir,
+    dir: PathBuf,
+    cfg: PathBuf,
+    log: PathBuf,
+    mode: PathBuf,
+    units: Vec<(String, String)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// ConditionPathExists= was false: nothing ran.
+    ConditionFalse,
+    /// The step ran and the completion unit succeeded.
+    Done,
+    /// ExecCondition= skipped the step; the completion unit succeeded.
+    Skipped,
+    /// The step unit failed (refusal or step failure); completion did not run.
+    Failed,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().canonicalize().unwrap();
+        let dir = root.join("guard");
+        std::fs::create_dir(&dir).unwrap();
+        let cfg = root.join("reprovision.json");
+        let log = root.join("step.log");
+        let mode = root.join("step.exit");
+        std::fs::write(&mode, "0").unwrap();
+        let step = root.join("example-reprovision");
+        std::fs::write(
+            &step,
+            format!(
+                "#!/bin/sh\necho \"ran with $(cat \"$1\")\" >> {}\nexit $(cat {})\n",
+                log.display(),
+                mode.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&step, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let units = units_with(&[
+            ("/usr/bin/stagehand", EXE),
+            ("/usr/libexec/example-reprovision", step.to_str().unwrap()),
+            ("/var/lib/stagehand/guard", dir.to_str().unwrap()),
+            ("/etc/example/reprovision.json", cfg.to_str().unwrap()),
+        ]);
+        Sim {
+            _t: t,
+            dir,
+            cfg,
+            log,
+            mode,
+            units,
+        }
+    }
+
+    fn key(&self, unit: usize, key: &str) -> Option<String> {
+        let v = self.units[unit]
+            .1
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))?;
+        // A lone `$` would be expanded by systemd itself: the units must double it.
+        assert!(
+            !v.replace("$$", "").contains('$'),
+            "{key}= has an unescaped $: {v}"
+        );
+        Some(v.replace("$$", "$"))
+    }
+
+    fn exec(&self, line: &str) -> i32 {
+        let out = Command::new("sh").args(["-c", line]).output().unwrap();
+        out.status.code().expect("not killed")
+    }
+
+    /// The journal-free life of one boot.
+    fn boot(&self) -> Outcome {
+        self.boot_until(false)
+    }
+
+    /// A boot that loses power after the red line, while the step runs.
+    fn boot_cut_during_step(&self) -> Outcome {
+        self.boot_until(true)
+    }
+
+    fn boot_until(&self, cut: bool) -> Outcome {
+        let cond = self.key(0, "ConditionPathExists").unwrap();
+        assert_eq!(Some(&cond), self.key(1, "ConditionPathExists").as_ref());
+        if !Path::new(&cond).exists() {
+            return Outcome::ConditionFalse;
+        }
+        assert_eq!(self.key(0, "Type").as_deref(), Some("oneshot"));
+        assert_eq!(
+            self.key(1, "Requires").as_deref(),
+            Some("example-reprovision.service")
+        );
+        assert_eq!(
+            self.key(1, "After").as_deref(),
+            Some("example-reprovision.service")
+        );
+        let skipped = match self.exec(&self.key(0, "ExecCondition").unwrap()) {
+            0 => {
+                if cut {
+                    return Outcome::Failed;
+                }
+                if self.exec(&self.key(0, "ExecStart").unwrap()) != 0 {
+                    return Outcome::Failed;
+                }
+                false
+            }
+            1..=254 => true,
+            _ => return Outcome::Failed,
+        };
+        let ok: Vec<i32> = self
+            .key(1, "SuccessExitStatus")
+            .map(|v| v.split_whitespace().map(|c| c.parse().unwrap()).collect())
+            .unwrap_or_default();
+        let rc = self.exec(&self.key(1, "ExecStart").unwrap());
+        assert!(rc == 0 || ok.contains(&rc), "completion unit failed: {rc}");
+        if skipped {
+            Outcome::Skipped
+        } else {
+            Outcome::Done
+        }
+    }
+
+    fn runs(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[test]
+fn example_units_run_the_step_once_per_configuration_and_stop_after_an_interruption() {
+    let sim = Sim::new();
+    // No configuration: the condition keeps both units from running.
+    assert_eq!(sim.boot(), Outcome::ConditionFalse);
+    assert!(listing(&sim.dir).is_empty());
+
+    std::fs::write(&sim.cfg, "disk=A").unwrap();
+    assert_eq!(sim.boot(), Outcome::Done);
+    assert_eq!(
+        state(&sim.dir, "reprovision").unwrap().phase,
+        Phase::Complete
+    );
+    // Every later boot skips it, and the completion unit still succeeds.
+    assert_eq!(sim.boot(), Outcome::Skipped);
+    assert_eq!(sim.boot(), Outcome::Skipped);
+    assert_eq!(sim.runs(), ["ran with disk=A"]);
+
+    // A different configuration is refused: the unit fails, the step does not run.
+    std::fs::write(&sim.cfg, "disk=B").unwrap();
+    assert_eq!(sim.boot(), Outcome::Failed);
+    assert_eq!(sim.runs(), ["ran with disk=A"]);
+
+    // The admin accepts the new configuration: reset, and it runs once with it.
+    guard_ok(&sim.dir, &["reset", "reprovision"]);
+    assert_eq!(sim.boot(), Outcome::Done);
+    assert_eq!(sim.runs(), ["ran with disk=A", "ran with disk=B"]);
+
+    // Power lost while the step runs: every later boot fails loudly instead
+    // of running it again on a half-changed disk.
+    guard_ok(&sim.dir, &["reset", "reprovision"]);
+    assert_eq!(sim.boot_cut_during_step(), Outcome::Failed);
+    assert_eq!(sim.boot(), Outcome::Failed);
+    assert_eq!(sim.boot(), Outcome::Failed);
+    assert_eq!(
+        state(&sim.dir, "reprovision").unwrap().phase,
+        Phase::Started
+    );
+    assert_eq!(sim.runs().len(), 2);
+
+    // The step itself fails: completion does not run, the next boot refuses.
+    guard_ok(&sim.dir, &["reset", "reprovision"]);
+    std::fs::write(&sim.mode, "3").unwrap();
+    assert_eq!(sim.boot(), Outcome::Failed);
+    std::fs::write(&sim.mode, "0").unwrap();
+    assert_eq!(sim.boot(), Outcome::Failed);
+    assert_eq!(
+        sim.runs().len(),
+        3,
+        "the failed attempt ran once, not twice"
+    );
+
+    // The admin finished it by hand: commit marks it complete, later boots skip.
+    guard_ok(
+        &sim.dir,
+        &[
+            "commit",
+            "reprovision",
+            "--digest-file",
+            sim.cfg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(sim.boot(), Outcome::Skipped);
+    assert_eq!(sim.runs().len(), 3);
 }

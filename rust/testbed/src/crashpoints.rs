@@ -245,7 +245,12 @@ use Arg::{At, Fd, Path, Str};
 /// Every system call this module counts as mutating.
 const MUTATING: &[Sys] = &[
     sys!(SYS_openat, "openat", [At(0, 1)], flags = OpenFlags::Arg(2)),
-    sys!(SYS_openat2, "openat2", [At(0, 1)], flags = OpenFlags::How(2)),
+    sys!(
+        SYS_openat2,
+        "openat2",
+        [At(0, 1)],
+        flags = OpenFlags::How(2)
+    ),
     sys!(SYS_write, "write", [Fd(0)]),
     sys!(SYS_writev, "writev", [Fd(0)]),
     sys!(SYS_pwrite64, "pwrite64", [Fd(0)]),
@@ -629,7 +634,12 @@ fn traced_in_this_thread(mut cmd: Command, kill_at: Option<usize>) -> Run {
     while !tracees.is_empty() {
         let pid = wait(&mut status);
         if pid == -1 {
-            assert_eq!(errno(), libc::ECHILD, "waitpid: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                errno(),
+                libc::ECHILD,
+                "waitpid: {}",
+                std::io::Error::last_os_error()
+            );
             break;
         }
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {

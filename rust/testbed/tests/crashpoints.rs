@@ -130,7 +130,11 @@ fn reads_are_not_crash_points_and_output_is_captured() {
     // cat opens only for reading; its one mutating call is the write to stdout.
     assert_eq!(run.points.len(), 1, "{}", run.listing());
     assert_eq!(run.points[0].syscall, "write");
-    assert!(run.points[0].detail.starts_with("pipe:["), "{}", run.points[0]);
+    assert!(
+        run.points[0].detail.starts_with("pipe:["),
+        "{}",
+        run.points[0]
+    );
 }
 
 /// The calls strace reports for `cmd` that the harness counts as mutating,
