@@ -16,7 +16,10 @@
 //!    makes ([`Run::points`], each with the files involved);
 //! 2. for every `k` in `1..=n`, restore the start state and [`kill_at`] `k`:
 //!    every process of the command is SIGKILLed on *entry* to its k-th
-//!    mutating call, before the kernel runs it;
+//!    mutating call, before the kernel runs it. Every call the same thread
+//!    made before it has completed; a call another thread or process had
+//!    entered but not finished may or may not take effect, as at a real
+//!    crash ([`Point::result`] says which calls were seen to return);
 //! 3. check what is on disk after each kill.
 //!
 //! [`sweep`] does all three, and also checks that each killed run made the
@@ -70,6 +73,11 @@ pub struct Point {
     /// for `openat` the flags that make it mutating (`[create,trunc]`).
     /// Several files are separated by ` -> `.
     pub detail: String,
+    /// What it returned (a negative errno on failure), or `None` if it was
+    /// not seen to return: the call the run was killed at, or a call another
+    /// thread or process had entered and not finished when the kill came
+    /// (which, as at a real crash, may or may not have taken effect).
+    pub result: Option<i64>,
 }
 
 impl Point {
@@ -99,6 +107,11 @@ impl Point {
 impl std::fmt::Display for Point {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "#{} {} {}", self.index, self.syscall, self.detail)?;
+        match self.result {
+            Some(r) if r < 0 => write!(f, " = -{}", std::io::Error::from_raw_os_error(-r as i32))?,
+            Some(_) => {}
+            None => write!(f, " (did not return)")?,
+        }
         if self.process != 0 {
             write!(f, " (process {})", self.process)?;
         }
@@ -500,7 +513,8 @@ fn resume(pid: libc::pid_t, sig: i32) {
     ptrace(libc::PTRACE_SYSCALL, pid, 0, sig as usize);
 }
 
-/// `(op, nr, args)` of the system call at a syscall stop.
+/// `(op, nr, args)` of the system call at a syscall stop; for an exit stop,
+/// `nr` is 0 and `args[0]` the return value.
 fn syscall_info(pid: libc::pid_t) -> Option<(u8, u64, [u64; 6])> {
     // SAFETY: an all-zero ptrace_syscall_info is a valid value.
     let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
@@ -518,6 +532,10 @@ fn syscall_info(pid: libc::pid_t) -> Option<(u8, u64, [u64; 6])> {
         // SAFETY: op says the entry member is the one filled in.
         let e = unsafe { info.u.entry };
         Some((info.op, e.nr, e.args))
+    } else if info.op == libc::PTRACE_SYSCALL_INFO_EXIT {
+        // SAFETY: op says the exit member is the one filled in.
+        let x = unsafe { info.u.exit };
+        Some((info.op, 0, [x.sval as u64, 0, 0, 0, 0, 0]))
     } else {
         Some((info.op, 0, [0; 6]))
     }
@@ -619,7 +637,9 @@ fn traced_in_this_thread(mut cmd: Command, kill_at: Option<usize>) -> Run {
     let mut next_index = 1;
     // New tracees announced by a fork event whose initial SIGSTOP is still due.
     let mut expect_stop: HashSet<libc::pid_t> = HashSet::new();
-    let mut points = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
+    // pid -> its mutating call in flight (index into points).
+    let mut in_flight: HashMap<libc::pid_t, usize> = HashMap::new();
     let mut killed_at = None;
     let mut main_status = None;
     let kill_all = |tracees: &HashMap<libc::pid_t, usize>| {
@@ -669,13 +689,19 @@ fn traced_in_this_thread(mut cmd: Command, kill_at: Option<usize>) -> Run {
         }
         if sig == libc::SIGTRAP | 0x80 {
             if let Some((op, nr, args)) = syscall_info(pid) {
-                if op == libc::PTRACE_SYSCALL_INFO_ENTRY {
+                if op == libc::PTRACE_SYSCALL_INFO_EXIT {
+                    if let Some(i) = in_flight.remove(&pid) {
+                        points[i].result = Some(args[0] as i64);
+                    }
+                } else if op == libc::PTRACE_SYSCALL_INFO_ENTRY {
                     if let Some((name, detail)) = classify(pid, nr, &args) {
+                        in_flight.insert(pid, points.len());
                         points.push(Point {
                             index: points.len() + 1,
                             process: tracees[&pid],
                             syscall: name,
                             detail,
+                            result: None,
                         });
                         if kill_at == Some(points.len()) {
                             killed_at = kill_at;

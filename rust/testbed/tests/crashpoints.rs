@@ -34,6 +34,11 @@ fn each_kill_stops_the_command_exactly_before_its_kth_mutating_call() {
         || dd(&dir),
         reset,
         |run: &Run| {
+            if let Some(k) = run.killed_at {
+                // Single-threaded: everything before the crash point returned.
+                assert!(run.points[..k - 1].iter().all(|p| p.result.is_some()));
+                assert_eq!(run.points[k - 1].result, None);
+            }
             let dst = std::fs::read(dir.join("dst")).ok();
             seen.push((run.killed_at, dst));
         },
@@ -59,6 +64,10 @@ fn each_kill_stops_the_command_exactly_before_its_kth_mutating_call() {
     );
     assert!(full.status.success());
     assert!(full.points.iter().all(|p| p.process == 0));
+    // Each call returned: the fd, then 1 byte three times, then 0.
+    let results: Vec<_> = full.points.iter().map(|p| p.result).collect();
+    assert!(results[0].is_some_and(|fd| fd >= 0), "{results:?}");
+    assert_eq!(results[1..], [Some(1), Some(1), Some(1), Some(0)]);
     // Killed on entry to call k: call k did not run, calls before it did.
     assert_eq!(
         seen,
@@ -198,4 +207,96 @@ fn the_tracer_sees_the_mutating_calls_strace_sees() {
             run.listing()
         );
     }
+}
+
+const HELPER_ENV: &str = "CRASHPOINTS_THREADS_HELPER_DIR";
+
+/// Not a test: the multi-threaded command of the next test (this test binary,
+/// re-run with `--exact` and the directory in the environment). Four threads
+/// each write ten files.
+#[test]
+#[ignore = "helper process of threads_of_a_command_are_followed_and_killed_together"]
+fn threads_helper() {
+    let Some(dir) = std::env::var_os(HELPER_ENV) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let dir = &dir;
+            s.spawn(move || {
+                for i in 0..10 {
+                    std::fs::write(dir.join(format!("t{t}-{i}")), b"x").unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn threads_of_a_command_are_followed_and_killed_together() {
+    let d = tempfile::tempdir().unwrap();
+    let cmd = || {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "threads_helper", "--ignored", "--test-threads=1"])
+            .env(HELPER_ENV, d.path());
+        c
+    };
+    let written = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_str()
+                    .unwrap()
+                    .starts_with('t')
+            })
+            .count()
+    };
+    let full = crashpoints::trace(cmd());
+    assert!(full.status.success(), "{}", full.output());
+    assert_eq!(written(d.path()), 40);
+    let files: Vec<_> = full
+        .points
+        .iter()
+        .filter(|p| p.syscall == "openat" && p.detail.contains("/t"))
+        .collect();
+    assert_eq!(files.len(), 40, "{}", full.listing());
+    // The writes come from the worker threads, not the main thread.
+    let threads: std::collections::HashSet<_> = files.iter().map(|p| p.process).collect();
+    assert!(
+        threads.len() >= 2 && !threads.contains(&0),
+        "{}",
+        full.listing()
+    );
+
+    // Killed at the 20th file creation: every thread dies at that instant.
+    for e in std::fs::read_dir(d.path()).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let k = files[19].index;
+    let run = crashpoints::kill_at(cmd(), k);
+    assert_eq!(run.killed_at, Some(k));
+    assert_eq!(run.status.signal(), Some(libc::SIGKILL));
+    // The thread schedule differs from run to run, but not the rule: a
+    // creation seen to return before the kill happened, one entered after it
+    // did not, and one in flight in another thread at that instant may have.
+    let before = &run.points[..k - 1];
+    let is_file = |p: &&crashpoints::Point| p.syscall == "openat" && p.detail.contains("/t");
+    let created_before_kill = before.iter().filter(is_file).count();
+    let returned = before
+        .iter()
+        .filter(is_file)
+        .filter(|p| p.result.is_some_and(|r| r >= 0))
+        .count();
+    let n = written(d.path());
+    assert!(
+        returned <= n && n <= created_before_kill,
+        "{returned} <= {n} <= {created_before_kill} fails:\n{}",
+        run.listing()
+    );
+    assert!(run.crash_point().unwrap().result.is_none());
+    assert!(created_before_kill < 40);
 }
