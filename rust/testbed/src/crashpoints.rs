@@ -26,6 +26,26 @@
 //! same calls as the traced one up to the kill (a nondeterministic command
 //! would otherwise make the sweep silently test something else).
 //!
+//! ```no_run
+//! use std::process::Command;
+//! use stagehand_testbed::crashpoints;
+//!
+//! let dir = std::path::Path::new("/tmp/state");
+//! let traced = crashpoints::sweep(
+//!     || {
+//!         let mut c = Command::new("my-tool");
+//!         c.arg("--dir").arg(dir);
+//!         c
+//!     },
+//!     || { /* put `dir` back into the start state */ },
+//!     |run| {
+//!         // run.killed_at: None for the traced run, Some(k) when killed at
+//!         // run.crash_point(); check `dir` holds the old or the new state.
+//!     },
+//! );
+//! println!("{} crash points:\n{}", traced.points.len(), traced.listing());
+//! ```
+//!
 //! # Why not `strace -e inject=...:signal=KILL:when=k`
 //!
 //! strace counts injections *per system call and per process*, so `when=k`
