@@ -7,7 +7,9 @@
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
 //! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
-//! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
+//! - [`sysroot`]: the RAII sysroot lock and stable deployment identities;
+//! - [`redline`]: the interrupted-operation guard, a "red line" stamp around a
+//!   step that must never silently run twice.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
 //! caller; functions that change deployments take a [`SysrootLock`], proof
@@ -22,6 +24,7 @@
 pub mod error;
 pub mod fsutil;
 pub mod hooks;
+pub mod redline;
 pub mod repo;
 pub mod stage;
 pub mod status;

@@ -2,7 +2,7 @@
 //! in the same booted test-bed sysroot, in the same run.
 //!
 //! Usage: `cargo run --release -p stagehand-bench [-- [--reps N] [--files N] [BENCH...]]`
-//! Benchmarks: `stage` (default: all). Prints one table row per benchmark with
+//! Benchmarks: `stage`, `guard` (default: all). Prints one table row per benchmark with
 //! the median wall time of each side and their ratio.
 //!
 //! When re-executed inside a booted machine with `__inner ...`, it performs the
@@ -104,6 +104,56 @@ fn bench_stage(reps: usize, files: usize) -> Row {
     }
 }
 
+/// The guard's begin + commit, in-process as a daemon links it, against the
+/// durable shell version of seed 001's stamp (write, fsync, rename, fsync the
+/// directory, twice): the cost of crossing and closing a red line.
+fn bench_guard(reps: usize) -> Row {
+    let t = tempfile::tempdir().expect("temporary directory");
+    let dir = t.path().join("guard");
+    std::fs::create_dir(&dir).expect("guard directory");
+    let d = dir.to_str().expect("UTF-8 path").to_owned();
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let shell = format!(
+        "for s in started complete; do printf '%s {digest}\\n' $s > {d}/.s.tmp && sync {d}/.s.tmp \\
+         && mv {d}/.s.tmp {d}/s.stamp && sync {d} || exit 1; done"
+    );
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let ours_once = |ours: &mut Vec<Duration>| {
+        stagehand::redline::reset(&dir, "s").expect("reset");
+        ours.push(time(|| {
+            let t = stagehand::redline::begin(&dir, "s", Some(digest)).expect("begin");
+            stagehand::redline::commit(t).expect("commit");
+        }));
+    };
+    let theirs_once = |theirs: &mut Vec<Duration>| {
+        theirs.push(time(|| {
+            let ok = Command::new("sh")
+                .args(["-c", &shell])
+                .status()
+                .expect("sh")
+                .success();
+            assert!(ok, "shell stamp failed");
+        }));
+    };
+    for i in 0..reps {
+        if i % 2 == 0 {
+            ours_once(&mut ours);
+            theirs_once(&mut theirs);
+        } else {
+            theirs_once(&mut theirs);
+            ours_once(&mut ours);
+        }
+    }
+    Row {
+        name: "guard begin+commit (durable)".into(),
+        ours,
+        theirs,
+        target: 1.0,
+        note: "vs sh: printf > tmp; sync tmp; mv; sync dir (x2)".into(),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(|s| s.as_str()) == Some("__inner") {
@@ -122,7 +172,7 @@ fn main() {
             "--reps" => reps = it.next().and_then(|s| s.parse().ok()).expect("--reps N"),
             "--files" => files = it.next().and_then(|s| s.parse().ok()).expect("--files N"),
             "-h" | "--help" => {
-                println!("usage: stagehand-bench [--reps N] [--files N] [stage]");
+                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard]");
                 return;
             }
             b => which.push(b.to_string()),
@@ -133,6 +183,9 @@ fn main() {
     let mut rows = Vec::new();
     if all || which.iter().any(|w| w == "stage") {
         rows.push(bench_stage(reps, files));
+    }
+    if all || which.iter().any(|w| w == "guard") {
+        rows.push(bench_guard(reps));
     }
     let ostree_version = Command::new("ostree")
         .arg("--version")
@@ -151,7 +204,7 @@ fn main() {
     );
     println!(
         "{:<42} {:>12} {:>12} {:>8} {:>8}  compared with",
-        "benchmark", "stagehand", "ostree CLI", "ratio", "target"
+        "benchmark", "stagehand", "peer", "ratio", "target"
     );
     for r in rows {
         let a = median(&r.ours);

@@ -14,7 +14,11 @@ impl log::Log for Stderr {
                 log::Level::Warn => "warning: ",
                 _ => "",
             };
-            eprintln!("stagehand: {level}{}", r.args());
+            // One write(2) per line: unbuffered stderr would otherwise get
+            // each formatted piece separately, interleaved with other writers.
+            use std::io::Write;
+            let line = format!("stagehand: {level}{}\n", r.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
     fn flush(&self) {}

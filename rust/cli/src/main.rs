@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_guard;
 mod demo;
 mod logger;
 
@@ -79,6 +80,8 @@ enum Cmd {
         #[arg(value_parser = ["lock", "unlock", "status"])]
         action: String,
     },
+    /// Interrupted-operation guard: a "red line" stamp around a step that must not run twice.
+    Guard(cmd_guard::GuardArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -150,6 +153,10 @@ fn print_json(v: &impl serde::Serialize) {
 fn run(cli: Cli) -> Result<(), CliError> {
     if let Cmd::Demo { files } = cli.command {
         return demo::run(files).map_err(CliError::Other);
+    }
+    // The guard never touches the sysroot: it may run before one is mounted.
+    if let Cmd::Guard(args) = &cli.command {
+        return cmd_guard::run(args);
     }
     let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
     match &cli.command {
@@ -259,7 +266,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
-        Cmd::Demo { .. } => unreachable!(),
+        Cmd::Demo { .. } | Cmd::Guard(_) => unreachable!(),
     }
     Ok(())
 }

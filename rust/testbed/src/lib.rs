@@ -22,11 +22,16 @@
 //! never visible outside it, and the temporary directory is removed on drop,
 //! also when a test fails or panics.
 //!
+//! [`crashpoints`] runs any command SIGKILLed at each of its mutating system
+//! calls in turn, for crash-safety sweeps.
+//!
 //! Everything needs root. Under `CI=true` a missing prerequisite is a test
 //! failure, never a silent skip.
 
 #![deny(missing_docs)]
 #![deny(unused_must_use)]
+
+pub mod crashpoints;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
