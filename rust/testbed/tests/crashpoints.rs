@@ -209,37 +209,12 @@ fn the_tracer_sees_the_mutating_calls_strace_sees() {
     }
 }
 
-const HELPER_ENV: &str = "CRASHPOINTS_THREADS_HELPER_DIR";
-
-/// Not a test: the multi-threaded command of the next test (this test binary,
-/// re-run with `--exact` and the directory in the environment). Four threads
-/// each write ten files.
-#[test]
-#[ignore = "helper process of threads_of_a_command_are_followed_and_killed_together"]
-fn threads_helper() {
-    let Some(dir) = std::env::var_os(HELPER_ENV) else {
-        return;
-    };
-    let dir = std::path::PathBuf::from(dir);
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let dir = &dir;
-            s.spawn(move || {
-                for i in 0..10 {
-                    std::fs::write(dir.join(format!("t{t}-{i}")), b"x").unwrap();
-                }
-            });
-        }
-    });
-}
-
 #[test]
 fn threads_of_a_command_are_followed_and_killed_together() {
     let d = tempfile::tempdir().unwrap();
     let cmd = || {
-        let mut c = Command::new(std::env::current_exe().unwrap());
-        c.args(["--exact", "threads_helper", "--ignored", "--test-threads=1"])
-            .env(HELPER_ENV, d.path());
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crashpoint-threads"));
+        c.arg(d.path());
         c
     };
     let written = |d: &Path| {
