@@ -7,6 +7,8 @@
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
 //! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
+//! - [`cleanup`]: the finalize-time cleanup stamp: prune the repository on
+//!   the boot after a staged deployment was really finalized;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -19,6 +21,7 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod cleanup;
 pub mod error;
 pub mod fsutil;
 pub mod hooks;
@@ -27,6 +30,10 @@ pub mod stage;
 pub mod status;
 pub mod sysroot;
 
+pub use cleanup::{
+    autocleanup, pending_cleanup, record_finalized, record_staged, run_cleanup, CleanupOptions,
+    CleanupReport, CleanupStamp, FinalizeOutcome,
+};
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use hooks::HookOptions;
 pub use stage::{

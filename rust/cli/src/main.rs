@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_cleanup;
 mod demo;
 mod logger;
 
@@ -79,6 +80,10 @@ enum Cmd {
         #[arg(value_parser = ["lock", "unlock", "status"])]
         action: String,
     },
+    /// Write the cleanup stamp if the staged deployment was really finalized (run at shutdown by the units).
+    FinalizeStamp(cmd_cleanup::FinalizeStampArgs),
+    /// Run the pending cleanup (prune) if a finalized update left a stamp; reports what was freed.
+    Autocleanup(cmd_cleanup::AutocleanupArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -150,6 +155,11 @@ fn print_json(v: &impl serde::Serialize) {
 fn run(cli: Cli) -> Result<(), CliError> {
     if let Cmd::Demo { files } = cli.command {
         return demo::run(files).map_err(CliError::Other);
+    }
+    match &cli.command {
+        Cmd::FinalizeStamp(a) => return cmd_cleanup::finalize_stamp(&cli, a),
+        Cmd::Autocleanup(a) => return cmd_cleanup::autocleanup(&cli, a),
+        _ => {}
     }
     let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
     match &cli.command {
@@ -259,7 +269,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
-        Cmd::Demo { .. } => unreachable!(),
+        Cmd::Demo { .. } | Cmd::FinalizeStamp(_) | Cmd::Autocleanup(_) => unreachable!(),
     }
     Ok(())
 }
@@ -267,6 +277,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
 fn print_status(st: &stagehand::Status) {
     if st.deployments.is_empty() {
         println!("No deployments.");
+    }
+    if st.cleanup_pending {
+        println!("Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)");
     }
     for d in &st.deployments {
         let mut flags = Vec::new();
