@@ -479,7 +479,10 @@ impl FinalizeOutcome {
 impl std::fmt::Display for FinalizeOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FinalizeOutcome::Stamped { deployment, dropped } => {
+            FinalizeOutcome::Stamped {
+                deployment,
+                dropped,
+            } => {
                 write!(f, "{deployment} was finalized; cleanup stamp written")?;
                 if !dropped.is_empty() {
                     let d: Vec<String> = dropped.iter().map(|d| d.to_string()).collect();
@@ -952,7 +955,10 @@ mod tests {
         let good = encode_stamp(&id('a', 0), &[]);
         let mut flipped = good.clone();
         // One character of the deployment line changed.
-        let i = String::from_utf8_lossy(&good).find("deployment os:a").unwrap() + 14;
+        let i = String::from_utf8_lossy(&good)
+            .find("deployment os:a")
+            .unwrap()
+            + 14;
         flipped[i] = b'c';
         let mut cases: Vec<(Vec<u8>, &str)> = vec![
             (b"\n".to_vec(), "not a"),

@@ -89,7 +89,9 @@ pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliEr
         return Ok(());
     }
     let after = match &report.stamp {
-        Some(CleanupStamp::Finalized { deployment, .. }) => format!("after finalizing {deployment}"),
+        Some(CleanupStamp::Finalized { deployment, .. }) => {
+            format!("after finalizing {deployment}")
+        }
         Some(CleanupStamp::Legacy) => "(stamp written by an older tool)".into(),
         Some(CleanupStamp::Newer { version }) => format!("(stamp format version {version})"),
         None => "(forced)".into(),

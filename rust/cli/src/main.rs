@@ -279,7 +279,9 @@ fn print_status(st: &stagehand::Status) {
         println!("No deployments.");
     }
     if st.cleanup_pending {
-        println!("Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)");
+        println!(
+            "Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)"
+        );
     }
     for d in &st.deployments {
         let mut flags = Vec::new();

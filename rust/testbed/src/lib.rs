@@ -605,11 +605,8 @@ impl Testbed {
                 .arg(format!("--repo={}", repo.display()))
                 .arg("refs"),
         );
-        let mut commits: std::collections::BTreeSet<String> = self
-            .deployments()
-            .into_iter()
-            .map(|d| d.checksum)
-            .collect();
+        let mut commits: std::collections::BTreeSet<String> =
+            self.deployments().into_iter().map(|d| d.checksum).collect();
         for r in refs.lines().map(str::trim).filter(|r| !r.is_empty()) {
             let c = run_ok(
                 Command::new("ostree")
@@ -669,7 +666,11 @@ fn object_set(repo: &Path) -> ObjectSet {
         .flatten()
     {
         let prefix = sub.file_name().to_string_lossy().into_owned();
-        for obj in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
+        for obj in std::fs::read_dir(sub.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if let Ok(m) = obj.metadata() {
                 out.insert(
                     format!("{prefix}/{}", obj.file_name().to_string_lossy()),

@@ -169,7 +169,11 @@ impl UnitFile {
         self.words("Service", "Environment")
             .iter()
             .map(|w| {
-                assert!(!w.contains('"'), "{}: quoted Environment= unsupported", self.name);
+                assert!(
+                    !w.contains('"'),
+                    "{}: quoted Environment= unsupported",
+                    self.name
+                );
                 let (k, v) = w
                     .split_once('=')
                     .unwrap_or_else(|| panic!("{}: bad Environment= word {w}", self.name));
@@ -269,7 +273,10 @@ mod tests {
             "[Unit]\nAfter=a.target b.target\nAfter=c.service\n# c\n[Service]\n\
              Environment=T=30 W=two\nExecStop=/bin/one\nExecStop=\nExecStop=-/bin/two --t ${T} $W\n",
         );
-        assert_eq!(u.words("Unit", "After"), ["a.target", "b.target", "c.service"]);
+        assert_eq!(
+            u.words("Unit", "After"),
+            ["a.target", "b.target", "c.service"]
+        );
         let e = u.exec("ExecStop");
         assert_eq!(e.len(), 1, "empty assignment resets: {e:?}");
         assert!(e[0].ignore_failure);
