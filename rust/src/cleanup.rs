@@ -663,8 +663,8 @@ impl CleanupOptions {
     }
 }
 
-/// What a cleanup did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What a cleanup did. The default value is "nothing to do".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CleanupReport {
     /// Whether a cleanup ran (false: no stamp, nothing was done).
     pub performed: bool,
@@ -688,21 +688,6 @@ pub struct CleanupReport {
     pub stamp_removed: bool,
 }
 
-impl CleanupReport {
-    fn nothing() -> CleanupReport {
-        CleanupReport {
-            performed: false,
-            stamp: None,
-            deployments_removed: Vec::new(),
-            objects_freed: 0,
-            bytes_freed: 0,
-            objects_remaining: 0,
-            bytes_remaining: 0,
-            stamp_removed: false,
-        }
-    }
-}
-
 /// Step 3, at boot when the stamp exists: run the pending cleanup.
 ///
 /// Without a stamp this returns at once, having read one path: no lock, no
@@ -717,7 +702,7 @@ pub fn autocleanup(
     match pending_cleanup(sysroot) {
         Ok(None) if !opts.force => {
             log::info!("no cleanup pending");
-            return Ok(CleanupReport::nothing());
+            return Ok(CleanupReport::default());
         }
         Err(e) if !opts.force => return Err(e),
         _ => {}
@@ -760,7 +745,7 @@ pub fn run_cleanup(
     let stamp = match &raw {
         Ok(None) if !force => {
             log::info!("no cleanup pending");
-            return Ok(CleanupReport::nothing());
+            return Ok(CleanupReport::default());
         }
         Ok(None) | Err(()) => None,
         Ok(Some(b)) => match parse_stamp(&stamp_path, b) {
@@ -792,8 +777,15 @@ pub fn run_cleanup(
     rustix::fs::syncfs(&repo_fd)
         .map_err(|e| Error::io("syncing the file system of", &repo_path, e.into()))?;
 
+    // A dropped deployment's identity can come back (the same commit
+    // deployed again gets the lowest free serial): only count it if gone.
+    let live: BTreeSet<DeploymentId> = sysroot.deployments().iter().map(DeploymentId::of).collect();
     let mut removed: Vec<DeploymentId> = match &stamp {
-        Some(CleanupStamp::Finalized { dropped, .. }) => dropped.clone(),
+        Some(CleanupStamp::Finalized { dropped, .. }) => dropped
+            .iter()
+            .filter(|d| !live.contains(*d))
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     };
     for d in dirs_before.difference(&dirs_after) {

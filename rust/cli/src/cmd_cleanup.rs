@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use stagehand::{CleanupOptions, CleanupStamp, SysrootLock};
+use stagehand::{CleanupOptions, CleanupReport, CleanupStamp};
 
 use crate::{print_json, CliError};
 
@@ -52,7 +52,9 @@ pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), 
         }
         return Ok(());
     }
-    let lock = SysrootLock::acquire(&sysroot, Duration::from_secs(cli.lock_timeout), None)?;
+    // The lock also makes libostree remount a read-only /sysroot writable
+    // in our mount namespace, so the stamp can be written.
+    let lock = crate::lock(cli, &sysroot)?;
     let outcome = stagehand::record_finalized(&lock, None)?;
     if args.json {
         print_json(&outcome);
@@ -68,7 +70,7 @@ pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliEr
     // does not already skip it).
     if !args.force && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none() {
         if args.json {
-            print_json(&serde_json::json!({ "performed": false }));
+            print_json(&CleanupReport::default());
         } else {
             println!("no cleanup pending");
         }

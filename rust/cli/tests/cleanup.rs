@@ -746,3 +746,67 @@ fn units_never_delay_boot_and_record_before_ostree_finalizes() {
     assert_eq!(stop[1].argv[0], "/usr/bin/stagehand");
     assert_eq!(stop[1].argv.last().unwrap(), "finalize-stamp");
 }
+
+#[test]
+fn two_finalizations_before_a_cleanup_accumulate_in_one_stamp() {
+    let (tb, [v0, v1, _]) = finalized(40);
+    let v0_id = find(&parse_ids(&stamp_text(&tb), "dropped"), &v0).id();
+    // The cleanup did not run (say the machine was shut down right away);
+    // another update is staged and finalized.
+    let v3 = tb.commit(&Commit::new("3.0").files(40));
+    let m = tb.boot_default();
+    let v1_id = find(&tb.deployments(), &v1).id();
+    ok_in(&m, &["stage", &v3]);
+    let (_, finalize) = shutdown(&m);
+    assert!(!finalize.failed, "{}", finalize.transcript());
+    drop(m);
+    let s = stamp_text(&tb);
+    assert!(s.contains(&format!("\ndeployment testos:{v3}.")), "{s}");
+    for d in [&v0_id, &v1_id] {
+        assert!(s.contains(&format!("\ndropped {d}\n")), "{d} in {s}");
+    }
+    assert!(host(&tb, &["status"])
+        .stdout
+        .starts_with(b"Cleanup pending"));
+
+    let live = tb.live_object_set();
+    let m = tb.boot_default();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    let removed: Vec<String> = v["deployments_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}.{}",
+                d["stateroot"].as_str().unwrap(),
+                d["checksum"].as_str().unwrap(),
+                d["serial"]
+            )
+        })
+        .collect();
+    assert_eq!(removed, [v1_id, v0_id], "{v}");
+    assert_eq!(tb.repo_object_set(), live, "one cleanup reclaims both");
+}
+
+/// Deployments named on `key` lines of a stamp, as test-bed deployments.
+fn parse_ids(stamp: &str, key: &str) -> Vec<Deployment> {
+    stamp
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key} ")))
+        .map(|id| {
+            let (stateroot, rest) = id.split_once(':').unwrap();
+            let (checksum, serial) = rest.rsplit_once('.').unwrap();
+            Deployment {
+                index: 0,
+                stateroot: stateroot.into(),
+                checksum: checksum.into(),
+                serial: serial.parse().unwrap(),
+                flags: Vec::new(),
+                version: None,
+                pinned: false,
+            }
+        })
+        .collect()
+}
