@@ -1,5 +1,5 @@
 //! systemd unit files, read just enough to run what they say inside a
-//! booted [`Machine`](crate::Machine) the way systemd would.
+//! booted [`crate::Machine`] the way systemd would.
 //!
 //! The test bed has no systemd, but the commands a unit runs, their order and
 //! how a failure stops the rest are what a test must get right, so tests
