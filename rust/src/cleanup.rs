@@ -63,7 +63,7 @@ use serde::Serialize;
 use crate::error::{Error, GlibResultExt, IoResultExt, Result};
 use crate::fsutil;
 use crate::stage::{finalization_locked, STAGED_STATE_PATH};
-use crate::sysroot::{sysroot_path, DeploymentId, SysrootLock};
+use crate::sysroot::{is_booted, sysroot_path, DeploymentId, SysrootLock};
 
 /// File name of the cleanup stamp in the physical sysroot.
 pub const STAMP_FILE_NAME: &str = ".cleanup";
@@ -343,6 +343,16 @@ pub(crate) fn stamp_exists(sysroot: &ostree::Sysroot) -> bool {
     std::fs::symlink_metadata(stamp_path(sysroot)).is_ok()
 }
 
+fn require_booted(sysroot: &ostree::Sysroot) -> Result<()> {
+    if is_booted(sysroot) {
+        return Ok(());
+    }
+    Err(Error::NotBooted(format!(
+        "{} is not the booted sysroot; the finalization steps belong to the running system's shutdown",
+        sysroot_path(sysroot).display()
+    )))
+}
+
 /// What [`record_staged`] writes: the state just before finalization.
 struct Record {
     staged: DeploymentId,
@@ -400,8 +410,11 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
 ///
 /// Returns the staged deployment, or `None` when nothing is staged (a record
 /// left from earlier in this boot is then removed, so a later step cannot
-/// act on stale information). The sysroot must be freshly loaded.
+/// act on stale information). The sysroot must be freshly loaded, and be the
+/// booted one ([`Error::NotBooted`] otherwise: the record in `/run` belongs
+/// to the running system).
 pub fn record_staged(sysroot: &ostree::Sysroot) -> Result<Option<DeploymentId>> {
+    require_booted(sysroot)?;
     let record = Path::new(FINALIZE_RECORD_PATH);
     let Some(staged) = sysroot.staged_deployment() else {
         fsutil::remove_durable(record)?;
@@ -532,11 +545,13 @@ impl std::fmt::Display for FinalizeOutcome {
 /// A stamp still pending from an earlier finalization is merged (its dropped
 /// deployments are kept); an empty or unreadable one is replaced, since the
 /// new stamp says "cleanup pending" all the same. The record is consumed.
+/// Like [`record_staged`], only for the booted sysroot.
 pub fn record_finalized(
     lock: &SysrootLock,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<FinalizeOutcome> {
     let sysroot = lock.sysroot();
+    require_booted(sysroot)?;
     let record_path = Path::new(FINALIZE_RECORD_PATH);
     let Some(bytes) = fsutil::read_bounded(record_path, MAX_STATE_FILE)? else {
         return Ok(FinalizeOutcome::NotRecorded);

@@ -246,6 +246,16 @@ fn shutdown_without_finalization_leaves_no_stamp_and_autocleanup_does_nothing() 
     );
     assert!(!stamp(&tb).exists());
     assert_eq!(tb.deployments()[0].checksum, v1);
+
+    // The shutdown steps belong to the booted system: on another sysroot
+    // they refuse instead of touching the running system's record in /run.
+    for args in [&["finalize-stamp", "--record"][..], &["finalize-stamp"]] {
+        assert_fails(
+            &host(&tb, args),
+            ErrorCode::NotBooted,
+            "not the booted sysroot",
+        );
+    }
 }
 
 #[test]
