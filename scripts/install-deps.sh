@@ -8,7 +8,9 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-PKGS="ostree libostree-dev libglib2.0-dev pkg-config gcc g++ bubblewrap grub-common \
+# ostree-boot: ostree-finalize-staged.service, which the cleanup-stamp drop-in extends
+# (the tests run and `systemd-analyze verify` it).
+PKGS="ostree ostree-boot libostree-dev libglib2.0-dev pkg-config gcc g++ bubblewrap grub-common \
       util-linux strace valgrind meson ninja-build systemd e2fsprogs curl ca-certificates"
 missing=""
 for p in $PKGS; do

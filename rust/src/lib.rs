@@ -3,13 +3,15 @@
 //! The hard-won pieces every OS update agent on an ostree system needs,
 //! in one library that links in-process:
 //!
-//! - [`stage`]: staged deployment on a booted system (so `/etc` changes made
+//! - [`mod@stage`]: staged deployment on a booted system (so `/etc` changes made
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
 //! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
-//! - [`sysroot`]: the RAII sysroot lock and stable deployment identities;
 //! - [`redline`]: the interrupted-operation guard, a "red line" stamp around a
-//!   step that must never silently run twice.
+//!   step that must never silently run twice;
+//! - [`cleanup`]: the finalize-time cleanup stamp: prune the repository on
+//!   the boot after a staged deployment was really finalized;
+//! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
 //! caller; functions that change deployments take a [`SysrootLock`], proof
@@ -21,6 +23,7 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod cleanup;
 pub mod error;
 pub mod fsutil;
 pub mod hooks;
@@ -30,6 +33,10 @@ pub mod stage;
 pub mod status;
 pub mod sysroot;
 
+pub use cleanup::{
+    autocleanup, pending_cleanup, record_finalized, record_staged, run_cleanup, CleanupOptions,
+    CleanupReport, CleanupStamp, FinalizeOutcome,
+};
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use hooks::HookOptions;
 pub use stage::{

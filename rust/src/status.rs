@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::cleanup;
 use crate::error::Result;
 use crate::hooks;
 use crate::repo;
@@ -50,6 +51,10 @@ impl DeploymentStatus {
 pub struct Status {
     /// Deployments, staged first, then in boot order.
     pub deployments: Vec<DeploymentStatus>,
+    /// Whether a cleanup stamp is present: a finalized update left objects
+    /// to prune, which the next `autocleanup` does. True also for a stamp
+    /// that cannot be read (`autocleanup` then reports it as corrupt).
+    pub cleanup_pending: bool,
 }
 
 /// Read the status of a loaded sysroot. Read-only: no lock needed.
@@ -77,5 +82,8 @@ pub fn status(sysroot: &ostree::Sysroot) -> Result<Status> {
             }
         })
         .collect();
-    Ok(Status { deployments })
+    Ok(Status {
+        deployments,
+        cleanup_pending: cleanup::stamp_exists(sysroot),
+    })
 }

@@ -2,8 +2,9 @@
 //! in the same booted test-bed sysroot, in the same run.
 //!
 //! Usage: `cargo run --release -p stagehand-bench [-- [--reps N] [--files N] [BENCH...]]`
-//! Benchmarks: `stage`, `guard` (default: all). Prints one table row per benchmark with
-//! the median wall time of each side and their ratio.
+//! Benchmarks: `stage`, `guard`, `cleanup` (default: all). Prints one table row per
+//! timed benchmark with the median wall time of each side and their ratio,
+//! then the figures that are not times (bytes reclaimed by the cleanup).
 //!
 //! When re-executed inside a booted machine with `__inner ...`, it performs the
 //! library side of a benchmark in-process (what a daemon linking stagehand does).
@@ -31,6 +32,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// A duration for the table: milliseconds, or microseconds below one.
+fn show(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.1}µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.1}ms", ms(d))
+    }
+}
+
 fn time(mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
     f();
@@ -47,6 +57,67 @@ fn inner(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             stagehand::stage(&lock, &stagehand::StageOptions::new(rev.clone()), None)
                 .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Some("autocleanup") => {
+            // What `stagehand autocleanup` does: without a stamp, one stat
+            // and out; with one, the library's cleanup, report as JSON.
+            let root = std::path::Path::new("/");
+            if stagehand::cleanup::pending_cleanup_at(root)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Ok(());
+            }
+            stagehand::glib::set_print_handler(|_| {});
+            let sysroot = stagehand::open_sysroot(root, None).map_err(|e| e.to_string())?;
+            let report = stagehand::autocleanup(&sysroot, &stagehand::CleanupOptions::new(), None)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{} {} {}",
+                report.performed, report.objects_freed, report.bytes_freed
+            );
+            Ok(())
+        }
+        Some("time-stamp-check") => {
+            // The whole per-boot cost without a stamp, in-process.
+            let t = Instant::now();
+            let pending = stagehand::cleanup::pending_cleanup_at(std::path::Path::new("/"))
+                .map_err(|e| e.to_string())?;
+            let ns = t.elapsed().as_nanos();
+            if pending.is_some() {
+                return Err("a stamp is present".into());
+            }
+            println!("{ns}");
+            Ok(())
+        }
+        Some("time-ostree-cleanup") => {
+            // What `ostree admin cleanup` does, in-process: open, load, cleanup.
+            stagehand::glib::set_print_handler(|_| {});
+            let t = Instant::now();
+            let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
+                .map_err(|e| e.to_string())?;
+            sysroot
+                .lock()
+                .and_then(|_| sysroot.cleanup(stagehand::gio::Cancellable::NONE))
+                .map_err(|e| e.to_string())?;
+            sysroot.unlock();
+            println!("{}", t.elapsed().as_nanos());
+            Ok(())
+        }
+        Some("finalize-stamp") => {
+            let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
+                .map_err(|e| e.to_string())?;
+            if args.get(1).map(|s| s.as_str()) == Some("--record") {
+                stagehand::record_staged(&sysroot).map_err(|e| e.to_string())?;
+            } else {
+                let lock = stagehand::SysrootLock::acquire(&sysroot, Duration::from_secs(60), None)
+                    .map_err(|e| e.to_string())?;
+                let out = stagehand::record_finalized(&lock, None).map_err(|e| e.to_string())?;
+                if !out.stamped() {
+                    return Err(out.to_string());
+                }
+            }
             Ok(())
         }
         other => Err(format!("unknown inner benchmark {other:?}")),
@@ -154,6 +225,126 @@ fn bench_guard(reps: usize) -> Row {
     }
 }
 
+/// A figure that is not a time: a measured value and whether it meets its target.
+struct Figure {
+    name: String,
+    value: String,
+    target: String,
+    ok: bool,
+    note: String,
+}
+
+/// The cleanup stamp, end to end: stage, finalize at "shutdown" (record,
+/// `ostree admin finalize-staged`, stamp), reboot, autocleanup. Returns the
+/// bytes-reclaimed figure, and times `autocleanup` on a boot without a stamp
+/// against `ostree admin cleanup` (what a unit without the stamp condition
+/// would run on every boot) in the same booted machine.
+fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
+    let mut tb = Testbed::new();
+    let exe = std::env::current_exe().unwrap();
+    tb.expose(exe.parent().unwrap());
+    let v0 = tb.commit(&Commit::new("0.9").files(files));
+    tb.deploy(&v0);
+    let v1 = tb.commit(&Commit::new("1.0").files(files));
+    tb.deploy(&v1);
+    let v2 = tb.commit(&Commit::new("2.0").files(files));
+    {
+        let m = tb.boot_default();
+        let exe_in = m.host_path(&exe);
+        m.ok(&[exe_in.as_str(), "__inner", "stage", &v2]);
+        m.ok(&[exe_in.as_str(), "__inner", "finalize-stamp", "--record"]);
+        m.ok(&["ostree", "admin", "finalize-staged"]);
+        m.ok(&[exe_in.as_str(), "__inner", "finalize-stamp"]);
+    }
+    let live = tb.live_object_set();
+    let before = tb.repo_object_set();
+    let reclaimable: u64 = before
+        .iter()
+        .filter(|(k, _)| !live.contains_key(*k))
+        .map(|(_, v)| v)
+        .sum();
+    let m = tb.boot_default();
+    let exe_in = m.host_path(&exe);
+    let out = m.ok(&[exe_in.as_str(), "__inner", "autocleanup"]);
+    let mut it = out.split_whitespace();
+    assert_eq!(it.next(), Some("true"), "the stamp made it run: {out}");
+    let reported: u64 = it.nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let after = tb.repo_object_set();
+    let reclaimed = stagehand_testbed::object_bytes(&before)
+        .saturating_sub(stagehand_testbed::object_bytes(&after));
+    let leaked = after.keys().filter(|k| !live.contains_key(*k)).count();
+    let pct = 100.0 * reclaimed as f64 / reclaimable.max(1) as f64;
+    let figure = Figure {
+        name: format!("cleanup: bytes reclaimed ({files}-file commits)"),
+        value: format!("{pct:.1}%"),
+        target: "100%".into(),
+        ok: reclaimed == reclaimable && reported == reclaimed && leaked == 0,
+        note: format!(
+            "{reclaimed} of {reclaimable} reclaimable bytes (objects only the dropped \
+             deployment used), {reported} reported, {leaked} objects leaked"
+        ),
+    };
+
+    // No stamp now: what every later boot costs. Once as processes (what a
+    // unit without the stamp condition would start), once in-process (the
+    // work itself, without process start-up).
+    m.ok(&["ostree", "admin", "cleanup"]);
+    let floor = median(
+        &(0..reps)
+            .map(|_| time(|| drop(m.ok(&["true"]))))
+            .collect::<Vec<_>>(),
+    );
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut ours_in = Vec::new();
+    let mut theirs_in = Vec::new();
+    let inner_ns = |what: &str| {
+        let out = m.ok(&[exe_in.as_str(), "__inner", what]);
+        Duration::from_nanos(out.trim().parse().expect("nanoseconds"))
+    };
+    for i in 0..reps {
+        let mut run_ours = || {
+            ours.push(time(|| {
+                m.ok(&[exe_in.as_str(), "__inner", "autocleanup"]);
+            }));
+            ours_in.push(inner_ns("time-stamp-check"));
+        };
+        let mut run_theirs = || {
+            theirs.push(time(|| {
+                m.ok(&["ostree", "admin", "cleanup"]);
+            }));
+            theirs_in.push(inner_ns("time-ostree-cleanup"));
+        };
+        if i % 2 == 0 {
+            run_ours();
+            run_theirs();
+        } else {
+            run_theirs();
+            run_ours();
+        }
+    }
+    let rows = vec![
+        Row {
+            name: "no-stamp boot: autocleanup process".into(),
+            ours,
+            theirs,
+            target: 0.5,
+            note: format!(
+                "vs `ostree admin cleanup`; both pay process start-up ({:.1}ms floor)",
+                ms(floor)
+            ),
+        },
+        Row {
+            name: "no-stamp boot: the work, in-process".into(),
+            ours: ours_in,
+            theirs: theirs_in,
+            target: 0.01,
+            note: "stamp check vs ostree_sysroot_cleanup; the unit's condition is this stat".into(),
+        },
+    ];
+    (rows, figure)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(|s| s.as_str()) == Some("__inner") {
@@ -172,7 +363,7 @@ fn main() {
             "--reps" => reps = it.next().and_then(|s| s.parse().ok()).expect("--reps N"),
             "--files" => files = it.next().and_then(|s| s.parse().ok()).expect("--files N"),
             "-h" | "--help" => {
-                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard]");
+                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup]");
                 return;
             }
             b => which.push(b.to_string()),
@@ -186,6 +377,12 @@ fn main() {
     }
     if all || which.iter().any(|w| w == "guard") {
         rows.push(bench_guard(reps));
+    }
+    let mut figures = Vec::new();
+    if all || which.iter().any(|w| w == "cleanup") {
+        let (more, figure) = bench_cleanup(reps, files);
+        rows.extend(more);
+        figures.push(figure);
     }
     let ostree_version = Command::new("ostree")
         .arg("--version")
@@ -211,14 +408,26 @@ fn main() {
         let b = median(&r.theirs);
         let ratio = a.as_secs_f64() / b.as_secs_f64();
         println!(
-            "{:<42} {:>10.1}ms {:>10.1}ms {:>8.3} {:>7}{} {}",
+            "{:<42} {:>12} {:>12} {:>8.3} {:>7}{} {}",
             r.name,
-            ms(a),
-            ms(b),
+            show(a),
+            show(b),
             ratio,
             format!("<={:.2}", r.target),
             if ratio <= r.target { " " } else { "!" },
             r.note
+        );
+    }
+    for f in figures {
+        println!(
+            "{:<42} {:>12} {:>12} {:>8} {:>7}{} {}",
+            f.name,
+            f.value,
+            "",
+            "",
+            f.target,
+            if f.ok { " " } else { "!" },
+            f.note
         );
     }
 }

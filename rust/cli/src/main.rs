@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_cleanup;
 mod cmd_guard;
 mod demo;
 mod logger;
@@ -82,6 +83,10 @@ enum Cmd {
     },
     /// Interrupted-operation guard: a "red line" stamp around a step that must not run twice.
     Guard(cmd_guard::GuardArgs),
+    /// Write the cleanup stamp if the staged deployment was really finalized (run at shutdown by the units).
+    FinalizeStamp(cmd_cleanup::FinalizeStampArgs),
+    /// Run the pending cleanup (prune) if a finalized update left a stamp; reports what was freed.
+    Autocleanup(cmd_cleanup::AutocleanupArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -157,6 +162,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
     // The guard never touches the sysroot: it may run before one is mounted.
     if let Cmd::Guard(args) = &cli.command {
         return cmd_guard::run(args);
+    }
+    match &cli.command {
+        Cmd::FinalizeStamp(a) => return cmd_cleanup::finalize_stamp(&cli, a),
+        Cmd::Autocleanup(a) => return cmd_cleanup::autocleanup(&cli, a),
+        _ => {}
     }
     let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
     match &cli.command {
@@ -266,7 +276,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
-        Cmd::Demo { .. } | Cmd::Guard(_) => unreachable!(),
+        Cmd::Demo { .. } | Cmd::Guard(_) | Cmd::FinalizeStamp(_) | Cmd::Autocleanup(_) => {
+            unreachable!()
+        }
     }
     Ok(())
 }
@@ -274,6 +286,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
 fn print_status(st: &stagehand::Status) {
     if st.deployments.is_empty() {
         println!("No deployments.");
+    }
+    if st.cleanup_pending {
+        println!(
+            "Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)"
+        );
     }
     for d in &st.deployments {
         let mut flags = Vec::new();

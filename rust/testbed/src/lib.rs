@@ -24,6 +24,10 @@
 //!
 //! [`crashpoints`] runs any command SIGKILLed at each of its mutating system
 //! calls in turn, for crash-safety sweeps.
+//! [`unit::UnitFile`] reads systemd units so tests run a unit's commands in
+//! a machine in the order systemd would ([`Machine::run_unit`]).
+//! [`Testbed::repo_object_set`] and [`Testbed::live_object_set`] tell what the
+//! sysroot repository holds and what it needs to hold.
 //!
 //! Everything needs root. Under `CI=true` a missing prerequisite is a test
 //! failure, never a silent skip.
@@ -32,6 +36,7 @@
 #![deny(unused_must_use)]
 
 pub mod crashpoints;
+pub mod unit;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -573,6 +578,60 @@ impl Testbed {
         v
     }
 
+    /// Every loose object of the sysroot repository (`xx/yyyy….type`) with
+    /// its size in bytes.
+    pub fn repo_object_set(&self) -> ObjectSet {
+        object_set(&self.repo())
+    }
+
+    /// What the sysroot repository *needs* to hold: the objects of a fresh
+    /// repository (same mode) into which the real `ostree pull-local` copied,
+    /// without history, every ref target and every deployment's commit. A
+    /// fully pruned sysroot repository holds exactly these.
+    pub fn live_object_set(&self) -> ObjectSet {
+        let repo = self.repo();
+        let fresh = self.root.join(format!("live-repo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&fresh);
+        let mode = run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .args(["config", "get", "core.mode"]),
+        );
+        run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", fresh.display()))
+                .arg("init")
+                .arg(format!("--mode={}", mode.trim())),
+        );
+        let refs = run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .arg("refs"),
+        );
+        let mut commits: std::collections::BTreeSet<String> =
+            self.deployments().into_iter().map(|d| d.checksum).collect();
+        for r in refs.lines().map(str::trim).filter(|r| !r.is_empty()) {
+            let c = run_ok(
+                Command::new("ostree")
+                    .arg(format!("--repo={}", repo.display()))
+                    .args(["rev-parse", r]),
+            );
+            commits.insert(c.trim().to_string());
+        }
+        if !commits.is_empty() {
+            run_ok(
+                Command::new("ostree")
+                    .arg(format!("--repo={}", fresh.display()))
+                    .args(["pull-local", "--untrusted", "--depth=0"])
+                    .arg(&repo)
+                    .args(&commits),
+            );
+        }
+        let set = object_set(&fresh);
+        let _ = std::fs::remove_dir_all(&fresh);
+        set
+    }
+
     /// Number of objects and their total bytes in the sysroot repository.
     pub fn repo_objects(&self) -> (u64, u64) {
         let mut count = 0;
@@ -592,6 +651,38 @@ impl Testbed {
         }
         (count, bytes)
     }
+}
+
+/// Loose objects of a repository: name (`xx/yyyy….type`) → size in bytes.
+pub type ObjectSet = std::collections::BTreeMap<String, u64>;
+
+/// The total size of an [`ObjectSet`].
+pub fn object_bytes(set: &ObjectSet) -> u64 {
+    set.values().sum()
+}
+
+fn object_set(repo: &Path) -> ObjectSet {
+    let mut out = ObjectSet::new();
+    for sub in std::fs::read_dir(repo.join("objects"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let prefix = sub.file_name().to_string_lossy().into_owned();
+        for obj in std::fs::read_dir(sub.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(m) = obj.metadata() {
+                out.insert(
+                    format!("{prefix}/{}", obj.file_name().to_string_lossy()),
+                    m.len(),
+                );
+            }
+        }
+    }
+    out
 }
 
 impl Default for Testbed {

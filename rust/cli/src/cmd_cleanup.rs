@@ -1,0 +1,114 @@
+//! `stagehand finalize-stamp` and `stagehand autocleanup`: the commands the
+//! cleanup-stamp units run (see `systemd/` and docs/cleanup.md).
+
+use std::time::Duration;
+
+use clap::Args;
+use stagehand::{CleanupOptions, CleanupReport, CleanupStamp};
+
+use crate::{print_json, CliError};
+
+/// Arguments of `stagehand finalize-stamp`.
+#[derive(Args, Debug)]
+pub struct FinalizeStampArgs {
+    /// The step before `ostree admin finalize-staged`: record what is staged
+    /// (run by stagehand-finalize-record.service when it stops).
+    #[arg(long)]
+    record: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `stagehand autocleanup`.
+#[derive(Args, Debug)]
+pub struct AutocleanupArgs {
+    /// Clean up even without a stamp, or with one that cannot be read (the stamp is removed after success).
+    #[arg(long)]
+    force: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// libostree's cleanup announces what it freed on stdout with `g_print()`;
+/// our stdout belongs to the report (`--json` must stay parseable), so route
+/// it to the log.
+fn quiet_libostree_prints() {
+    stagehand::glib::set_print_handler(|s| log::info!("libostree: {}", s.trim_end()));
+}
+
+pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), CliError> {
+    let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
+    if args.record {
+        let staged = stagehand::record_staged(&sysroot)?;
+        if args.json {
+            print_json(&serde_json::json!({ "staged": staged }));
+        } else {
+            match staged {
+                Some(id) => println!("recorded staged deployment {id}"),
+                None => println!("nothing is staged"),
+            }
+        }
+        return Ok(());
+    }
+    // The lock also makes libostree remount a read-only /sysroot writable
+    // in our mount namespace, so the stamp can be written.
+    let lock = crate::lock(cli, &sysroot)?;
+    let outcome = stagehand::record_finalized(&lock, None)?;
+    if args.json {
+        print_json(&outcome);
+    } else {
+        println!("{outcome}");
+    }
+    Ok(())
+}
+
+pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliError> {
+    // Without a stamp, stop before the sysroot is even opened: this is what
+    // every boot without a finalized update costs (when the unit's condition
+    // does not already skip it).
+    if !args.force && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none() {
+        if args.json {
+            print_json(&CleanupReport::default());
+        } else {
+            println!("no cleanup pending");
+        }
+        return Ok(());
+    }
+    quiet_libostree_prints();
+    let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
+    let opts = CleanupOptions::new()
+        .lock_timeout(Duration::from_secs(cli.lock_timeout))
+        .force(args.force);
+    let report = stagehand::autocleanup(&sysroot, &opts, None)?;
+    if args.json {
+        print_json(&report);
+        return Ok(());
+    }
+    if !report.performed {
+        println!("no cleanup pending");
+        return Ok(());
+    }
+    let after = match &report.stamp {
+        Some(CleanupStamp::Finalized { deployment, .. }) => {
+            format!("after finalizing {deployment}")
+        }
+        Some(CleanupStamp::Legacy) => "(stamp written by an older tool)".into(),
+        Some(CleanupStamp::Newer { version }) => format!("(stamp format version {version})"),
+        None => "(forced)".into(),
+    };
+    println!(
+        "cleaned up {after}: {} deployment(s) removed, {} objects ({}) freed",
+        report.deployments_removed.len(),
+        report.objects_freed,
+        stagehand::glib::format_size(report.bytes_freed)
+    );
+    for d in &report.deployments_removed {
+        println!("  removed {d}");
+    }
+    if report.stamp.is_some() && !report.stamp_removed {
+        println!("the cleanup stamp was kept: it changed while the cleanup ran");
+    }
+    Ok(())
+}
