@@ -20,8 +20,9 @@
 //!
 //! Inside the booted machine (the default) the sysroot is `/`, the real
 //! `ostree` CLI works, and host paths appear under `/run/testbed/host`.
-//! PROGRAM and every argument that is an absolute path of a host file
-//! outside `/usr` (also as `--option=/path`) are rewritten to that location,
+//! PROGRAM and every argument that is a path of a host file outside `/usr`
+//! (absolute, or relative with a `/` in it; also as `--option=/path`) are
+//! rewritten to that location,
 //! and their directories exposed; shared libraries they load from outside
 //! `/usr` (a build tree's `libstagehand-1.so.0`) are exposed too and found
 //! through `LD_LIBRARY_PATH`. So `stagehand-testbed run --deploy 1.0 -- valgrind
@@ -200,7 +201,10 @@ impl Translator {
             _ => (String::new(), s),
         };
         let p = Path::new(path);
-        if !p.is_absolute() || !p.exists() || visible_inside(p) {
+        // An absolute path, or a relative one with a directory part (what
+        // meson passes for a test program), naming something that exists.
+        let looks_like_path = p.is_absolute() || path.contains('/');
+        if !looks_like_path || !p.exists() || visible_inside(p) {
             return arg.clone();
         }
         let real = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
