@@ -1,7 +1,9 @@
-//! Link the shared library the way distributions ship it: SONAME
-//! `libstagehand-1.so.0` and a version script that exports `stagehand_*`
-//! only, so the C ABI is exactly what `include/stagehand.h` declares and no
-//! Rust or GLib symbol leaks out of the library.
+//! Give cargo's own cdylib (`target/*/libstagehand_capi.so`) the SONAME and
+//! version script of the installed library, so that anyone who picks it up
+//! directly gets the same name and exports. The library distributions install
+//! is linked by meson from the static library instead (see meson.build and
+//! docs/packaging.md): rustc passes a version script of its own for a cdylib,
+//! which ours can only repeat, never narrow.
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");

@@ -30,11 +30,19 @@
 #![deny(unused_must_use)]
 #![allow(clippy::missing_safety_doc)] // the safety contract is the C header's documentation
 
-// The header declares functions in this order.
+// The header declares functions in module order; one module per group keeps
+// rustfmt from sorting them.
+// The error domain.
 pub mod error;
-pub mod stage;
-pub mod status;
+
+// The sysroot lock.
 pub mod sysroot;
+
+// Staging and the finalization lock.
+pub mod stage;
+
+// The status snapshot.
+pub mod status;
 
 mod guard;
 mod logging;

@@ -167,9 +167,7 @@ fn declared_functions(h: &str) -> Vec<String> {
         .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with('}'))
         .filter_map(|l| {
             let open = l.find('(')?;
-            let name = l[..open]
-                .split(|c: char| c == ' ' || c == '*')
-                .next_back()?;
+            let name = l[..open].split([' ', '*']).next_back()?;
             name.starts_with("stagehand_").then(|| name.to_string())
         })
         .collect()
