@@ -158,10 +158,13 @@ test_stage_status_unstage (void)
   g_clear_pointer (&want_id, g_free);
   g_clear_pointer (&status, stagehand_status_free);
 
-  /* Stage the branch (2.0) by its ref. */
+  /* Stage the branch (2.0) by its ref. What stagehand logs arrives through
+   * g_log() in the "stagehand" domain. */
   options = stagehand_stage_options_new (env ("STAGEHAND_TEST_BRANCH"));
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "staged testos:*");
   result = stagehand_stage (sysroot, options, NULL, &error);
   g_assert_no_error (error);
+  g_test_assert_expected_messages ();
   g_assert_nonnull (result);
   g_assert_cmpint (stagehand_stage_result_get_method (result), ==, STAGEHAND_STAGE_METHOD_STAGED);
   g_assert_cmpstr (stagehand_stage_result_get_checksum (result), ==, v2);
@@ -215,8 +218,10 @@ test_stage_status_unstage (void)
 
   /* Unstage: the id of what was removed, and the CLI sees nothing staged. */
   staged_obj = g_object_ref (ostree_sysroot_get_staged_deployment (sysroot));
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "unstaged testos:*");
   g_assert_true (stagehand_unstage (sysroot, &unstaged, NULL, &error));
   g_assert_no_error (error);
+  g_test_assert_expected_messages ();
   /* Ours, and the one libostree 2022.7 leaks when it unstages (its
    * write_deployments sets sysroot->staged_deployment to NULL without
    * unref'ing it); a third would be stagehand's. */

@@ -148,7 +148,7 @@ pub(crate) fn error_quark() -> GQuark {
 /// Returns: the #GQuark `stagehand-error-quark`
 #[no_mangle]
 pub extern "C" fn stagehand_error_quark() -> GQuark {
-    error_quark()
+    crate::guard::infallible(c"stagehand_error_quark", 0, |_| Ok(error_quark()))
 }
 
 #[cfg(test)]
