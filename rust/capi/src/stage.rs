@@ -72,24 +72,30 @@ pub struct StagehandStageResult {
     checksum: CString,
 }
 
-fn mut_ref<'a, T>(
+/// Borrow an object the caller passed back, checking it is not NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a live object this library created.
+unsafe fn mut_ref<'a, T>(
     call: &Call,
     p: *mut T,
     expr: &'static std::ffi::CStr,
 ) -> Result<&'a mut T, Fail> {
     call.non_null(p, expr)?;
-    // SAFETY: non-NULL, and the API contract says it came from our _new().
-    Ok(unsafe { &mut *p })
+    Ok(&mut *p)
 }
 
-fn const_ref<'a, T>(
+/// Like [`mut_ref`], shared.
+///
+/// # Safety
+/// `p` is NULL or points to a live object this library created.
+unsafe fn const_ref<'a, T>(
     call: &Call,
     p: *const T,
     expr: &'static std::ffi::CStr,
 ) -> Result<&'a T, Fail> {
     call.non_null(p, expr)?;
-    // SAFETY: non-NULL, and the API contract says it came from this library.
-    Ok(unsafe { &*p })
+    Ok(&*p)
 }
 
 /// stagehand_stage_options_new:

@@ -35,19 +35,25 @@ pub struct StagehandDeploymentStatus {
     version: Option<CString>,
 }
 
-fn status_ref<'a>(call: &Call, p: *const StagehandStatus) -> Result<&'a StagehandStatus, Fail> {
+/// # Safety
+/// `p` is NULL or a status from stagehand_status() not yet freed.
+unsafe fn status_ref<'a>(
+    call: &Call,
+    p: *const StagehandStatus,
+) -> Result<&'a StagehandStatus, Fail> {
     call.non_null(p, c"status != NULL")?;
-    // SAFETY: non-NULL, and by contract from stagehand_status().
-    Ok(unsafe { &*p })
+    Ok(&*p)
 }
 
-fn deployment_ref<'a>(
+/// # Safety
+/// `p` is NULL or a deployment from stagehand_status_get_deployment() whose
+/// status is not yet freed.
+unsafe fn deployment_ref<'a>(
     call: &Call,
     p: *const StagehandDeploymentStatus,
 ) -> Result<&'a StagehandDeploymentStatus, Fail> {
     call.non_null(p, c"deployment != NULL")?;
-    // SAFETY: non-NULL, and by contract from stagehand_status_get_deployment().
-    Ok(unsafe { &*p })
+    Ok(&*p)
 }
 
 /// stagehand_status:
@@ -219,7 +225,9 @@ pub unsafe extern "C" fn stagehand_deployment_status_get_version(
     )
 }
 
-fn flag(
+/// # Safety
+/// As [`deployment_ref`].
+unsafe fn flag(
     name: &'static std::ffi::CStr,
     deployment: *const StagehandDeploymentStatus,
     get: impl FnOnce(&DeploymentStatus) -> bool,
