@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite: formatting, lints, every Rust test (real sysroots,
-# booted test beds), and the consumer tests. Run as root on Debian 12.
+# booted test beds), and the meson build with the C tests. Run as root on
+# Debian 12.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
@@ -17,5 +18,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (unit, integration, booted test beds)"
 cargo test --workspace --locked
+
+step "meson: libstagehand-1, header, install, C tests (GTest/TAP, valgrind)"
+# Reuses the dev build cargo test just made (same target dir and profile):
+# only the C ABI's static library is compiled on top of it.
+builddir=target/meson
+if [ -f "$builddir/build.ninja" ]; then
+    meson setup --reconfigure "$builddir" -Dcargo_profile=dev -Dcargo_target_dir="$PWD/target" >/dev/null
+else
+    meson setup "$builddir" -Dcargo_profile=dev -Dcargo_target_dir="$PWD/target" >/dev/null
+fi
+meson compile -C "$builddir"
+meson test -C "$builddir" --print-errorlogs
 
 step "all tests passed"

@@ -350,7 +350,7 @@ fn stage_booted(
         Ok(d) => d,
         Err(e) => {
             let err = Error::glib(format!("staging {checksum}"), e);
-            recover_failed_stage(lock, previous.as_ref(), was_locked, cancellable);
+            recover_failed_stage(lock, previous.as_ref(), was_locked);
             return Err(err);
         }
     };
@@ -360,7 +360,8 @@ fn stage_booted(
     if run_hooks {
         if let Err(e) = hooks::vet(lock, &staged, merge, &opts.hooks, cancellable) {
             log::warn!("removing {id}: {e}");
-            if let Err(e2) = unstage(lock, cancellable) {
+            // Not cancellable: a cancelled vetting must still remove what it staged.
+            if let Err(e2) = unstage(lock, gio::Cancellable::NONE) {
                 log::error!("could not remove vetoed deployment {id}: {e2}");
             }
             return Err(e);
@@ -380,12 +381,12 @@ fn stage_booted(
 /// After a failed `stage_tree`, put things back as they were: the previously
 /// staged deployment (if libostree kept it) with its lock state, no orphaned
 /// deployment directory, and no half-staged new deployment.
-fn recover_failed_stage(
-    lock: &SysrootLock,
-    previous: Option<&DeploymentId>,
-    was_locked: bool,
-    cancellable: Option<&gio::Cancellable>,
-) {
+///
+/// Recovery ignores the caller's cancellable: when staging failed *because*
+/// it was cancelled, the cancellable is triggered, and honouring it here
+/// would leave the half-written checkout behind.
+fn recover_failed_stage(lock: &SysrootLock, previous: Option<&DeploymentId>, was_locked: bool) {
+    let cancellable = gio::Cancellable::NONE;
     let sysroot = lock.sysroot();
     if let Err(e) = sysroot.load(cancellable) {
         log::warn!("reloading sysroot after a failed stage: {e}");
@@ -440,8 +441,9 @@ fn deploy_full(
     };
     let cleanup_orphan = || {
         // The checkout is not in the deployment list yet; prepare_cleanup
-        // removes deployment directories that are not listed.
-        if let Err(e) = sysroot.prepare_cleanup(cancellable) {
+        // removes deployment directories that are not listed. Not
+        // cancellable, for the reason recover_failed_stage gives.
+        if let Err(e) = sysroot.prepare_cleanup(gio::Cancellable::NONE) {
             log::warn!("removing the unwritten deployment: {e}");
         }
     };

@@ -129,6 +129,14 @@ impl SysrootLock {
         }
     }
 
+    /// Hand the lock over instead of releasing it on drop: it stays held
+    /// until someone calls `ostree_sysroot_unlock()`. The C ABI's
+    /// `stagehand_sysroot_lock()` uses this, because C callers release the
+    /// lock the way they release the one `ostree_sysroot_lock()` took.
+    pub fn into_held(mut self) {
+        self.owned = false;
+    }
+
     /// The locked sysroot.
     pub fn sysroot(&self) -> &ostree::Sysroot {
         &self.sysroot

@@ -31,6 +31,12 @@
 //!
 //! Everything needs root. Under `CI=true` a missing prerequisite is a test
 //! failure, never a silent skip.
+//!
+//! Programs that are not Rust tests (the C and C++ tests run by meson) use
+//! the same test bed through the `stagehand-testbed run` binary
+//! (`src/bin/stagehand-testbed.rs`): it builds a sysroot with the commits
+//! asked for, boots it, runs the program inside with the checksums in
+//! `STAGEHAND_TEST_*` environment variables, and exits with its status.
 
 #![deny(missing_docs)]
 #![deny(unused_must_use)]

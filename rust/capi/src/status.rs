@@ -1,0 +1,307 @@
+//! The status snapshot: deployments in boot order, with stagehand's view of
+//! each. Later capabilities add getters here (health state, cleanup pending).
+
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use gio::ffi::GCancellable;
+use glib::ffi::{gboolean, GError, GFALSE};
+use ostree::ffi::OstreeSysroot;
+
+use crate::guint;
+use stagehand::{DeploymentStatus, SysrootLock};
+
+use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
+
+/// StagehandStatus:
+///
+/// A snapshot of the sysroot as stagehand sees it, from stagehand_status():
+/// an opaque object read with its getters and freed with
+/// stagehand_status_free() (or `g_autoptr(StagehandStatus)`). It does not
+/// change when the sysroot does; take a new one.
+pub struct StagehandStatus {
+    deployments: Vec<StagehandDeploymentStatus>,
+}
+
+/// StagehandDeploymentStatus:
+///
+/// One deployment in a #StagehandStatus, read with the
+/// `stagehand_deployment_status_get_*()` functions. It belongs to the
+/// #StagehandStatus it came from and is valid as long as that is.
+pub struct StagehandDeploymentStatus {
+    inner: DeploymentStatus,
+    stateroot: CString,
+    checksum: CString,
+    version: Option<CString>,
+}
+
+/// # Safety
+/// `p` is NULL or a status from stagehand_status() not yet freed.
+unsafe fn status_ref<'a>(
+    call: &Call,
+    p: *const StagehandStatus,
+) -> Result<&'a StagehandStatus, Fail> {
+    call.non_null(p, c"status != NULL")?;
+    Ok(&*p)
+}
+
+/// # Safety
+/// `p` is NULL or a deployment from stagehand_status_get_deployment() whose
+/// status is not yet freed.
+unsafe fn deployment_ref<'a>(
+    call: &Call,
+    p: *const StagehandDeploymentStatus,
+) -> Result<&'a StagehandDeploymentStatus, Fail> {
+    call.non_null(p, c"deployment != NULL")?;
+    Ok(&*p)
+}
+
+/// stagehand_status:
+/// @sysroot: a loaded #OstreeSysroot
+/// @cancellable: (nullable): a #GCancellable
+/// @error: return location for a #GError, or %NULL
+///
+/// Read the deployments (the staged one first, then in boot order) with
+/// stagehand's state for each. Read-only: the sysroot lock is not needed.
+/// @sysroot is reloaded first if another process changed it.
+///
+/// Returns: (transfer full) (nullable): the status, or %NULL with @error set; free with stagehand_status_free()
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status(
+    sysroot: *mut OstreeSysroot,
+    cancellable: *mut GCancellable,
+    error: *mut *mut GError,
+) -> *mut StagehandStatus {
+    fallible(c"stagehand_status", error, ptr::null_mut(), |call| {
+        let sysroot = call.sysroot(sysroot)?;
+        let cancellable = call.cancellable(cancellable)?;
+        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        let status = stagehand::status(&sysroot)?;
+        let deployments = status
+            .deployments
+            .into_iter()
+            .map(|d| StagehandDeploymentStatus {
+                stateroot: cstring(&d.stateroot),
+                checksum: cstring(&d.checksum),
+                version: d.version.as_deref().map(cstring),
+                inner: d,
+            })
+            .collect();
+        Ok(Box::into_raw(Box::new(StagehandStatus { deployments })))
+    })
+}
+
+/// stagehand_status_free:
+/// @status: (nullable) (transfer full): a status from stagehand_status()
+///
+/// Free @status and the #StagehandDeploymentStatus it holds. %NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_free(status: *mut StagehandStatus) {
+    infallible(c"stagehand_status_free", (), |_| {
+        if !status.is_null() {
+            // SAFETY: created by Box::into_raw in stagehand_status.
+            drop(unsafe { Box::from_raw(status) });
+        }
+        Ok(())
+    })
+}
+
+/// stagehand_status_get_n_deployments:
+/// @status: a #StagehandStatus
+///
+/// Returns: the number of deployments, staged one included
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_n_deployments(
+    status: *const StagehandStatus,
+) -> guint {
+    infallible(c"stagehand_status_get_n_deployments", 0, |call| {
+        Ok(status_ref(call, status)?.deployments.len() as guint)
+    })
+}
+
+/// stagehand_status_get_deployment:
+/// @status: a #StagehandStatus
+/// @index: a position, less than stagehand_status_get_n_deployments()
+///
+/// The deployment at @index: 0 is the staged deployment if there is one,
+/// else the default; the rest follow in boot order.
+///
+/// Returns: (transfer none): the deployment, owned by @status
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_deployment(
+    status: *const StagehandStatus,
+    index: guint,
+) -> *const StagehandDeploymentStatus {
+    infallible(c"stagehand_status_get_deployment", ptr::null(), |call| {
+        let status = status_ref(call, status)?;
+        let d = status.deployments.get(index as usize);
+        call.require(
+            d.is_some(),
+            c"index < stagehand_status_get_n_deployments (status)",
+        )?;
+        Ok(d.map_or(ptr::null(), |d| d as *const _))
+    })
+}
+
+/// stagehand_deployment_status_get_stateroot:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer none): the stateroot (ostree's "osname")
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_stateroot(
+    deployment: *const StagehandDeploymentStatus,
+) -> *const c_char {
+    infallible(
+        c"stagehand_deployment_status_get_stateroot",
+        ptr::null(),
+        |call| Ok(deployment_ref(call, deployment)?.stateroot.as_ptr()),
+    )
+}
+
+/// stagehand_deployment_status_get_checksum:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer none): the commit checksum
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_checksum(
+    deployment: *const StagehandDeploymentStatus,
+) -> *const c_char {
+    infallible(
+        c"stagehand_deployment_status_get_checksum",
+        ptr::null(),
+        |call| Ok(deployment_ref(call, deployment)?.checksum.as_ptr()),
+    )
+}
+
+/// stagehand_deployment_status_get_serial:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: the deployment serial
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_serial(
+    deployment: *const StagehandDeploymentStatus,
+) -> guint {
+    infallible(c"stagehand_deployment_status_get_serial", 0, |call| {
+        Ok(deployment_ref(call, deployment)?.inner.serial)
+    })
+}
+
+/// stagehand_deployment_status_dup_id:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer full): the stable identity, `stateroot:checksum.serial`; free with g_free()
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_dup_id(
+    deployment: *const StagehandDeploymentStatus,
+) -> *mut c_char {
+    infallible(
+        c"stagehand_deployment_status_dup_id",
+        ptr::null_mut(),
+        |call| {
+            Ok(g_strdup(
+                &deployment_ref(call, deployment)?.inner.id().to_string(),
+            ))
+        },
+    )
+}
+
+/// stagehand_deployment_status_get_version:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer none) (nullable): the commit's `version` metadata, or %NULL when it has none
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_version(
+    deployment: *const StagehandDeploymentStatus,
+) -> *const c_char {
+    infallible(
+        c"stagehand_deployment_status_get_version",
+        ptr::null(),
+        |call| {
+            Ok(deployment_ref(call, deployment)?
+                .version
+                .as_ref()
+                .map_or(ptr::null(), |v| v.as_ptr()))
+        },
+    )
+}
+
+/// # Safety
+/// As [`deployment_ref`].
+unsafe fn flag(
+    name: &'static std::ffi::CStr,
+    deployment: *const StagehandDeploymentStatus,
+    get: impl FnOnce(&DeploymentStatus) -> bool,
+) -> gboolean {
+    infallible(name, GFALSE, |call| {
+        Ok(gbool(get(&deployment_ref(call, deployment)?.inner)))
+    })
+}
+
+/// stagehand_deployment_status_get_booted:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether this is the running deployment
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_booted(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    flag(c"stagehand_deployment_status_get_booted", deployment, |d| {
+        d.booted
+    })
+}
+
+/// stagehand_deployment_status_get_staged:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether this deployment is staged (finalized at shutdown)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_staged(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    flag(c"stagehand_deployment_status_get_staged", deployment, |d| {
+        d.staged
+    })
+}
+
+/// stagehand_deployment_status_get_pinned:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether it is pinned (libostree never garbage-collects it)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_pinned(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    flag(c"stagehand_deployment_status_get_pinned", deployment, |d| {
+        d.pinned
+    })
+}
+
+/// stagehand_deployment_status_get_finalization_locked:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether finalization is locked (only ever %TRUE for the staged deployment)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_finalization_locked(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    flag(
+        c"stagehand_deployment_status_get_finalization_locked",
+        deployment,
+        |d| d.finalization_locked,
+    )
+}
+
+/// stagehand_deployment_status_get_unvetted:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether it is a staged deployment that has not (yet) passed its pre-upgrade hooks
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_unvetted(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    flag(
+        c"stagehand_deployment_status_get_unvetted",
+        deployment,
+        |d| d.unvetted,
+    )
+}

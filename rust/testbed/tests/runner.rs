@@ -1,0 +1,132 @@
+//! `stagehand-testbed run`, the runner the C tests use: it must build the
+//! sysroot asked for, boot it, hand the checksums over, rewrite host paths,
+//! and pass the program's exit status through.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const RUNNER: &str = env!("CARGO_BIN_EXE_stagehand-testbed");
+
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\nset -eu\n{body}")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(RUNNER).args(args).output().unwrap()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn booted_program_sees_the_sysroot_commits_and_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.txt");
+    std::fs::write(&data, "from the host\n").unwrap();
+    let prog = script(
+        dir.path(),
+        "probe.sh",
+        r#"
+test "$STAGEHAND_TEST_SYSROOT" = /
+test "$STAGEHAND_TEST_BOOTED" = 1
+test "$STAGEHAND_TEST_STATEROOT" = testos
+test -e /run/ostree-booted
+# The real ostree CLI sees 1.0 booted...
+ostree admin status | grep -q "^\* testos $STAGEHAND_TEST_COMMIT_1_0\.0"
+test "$STAGEHAND_TEST_BOOTED_COMMIT" = "$STAGEHAND_TEST_COMMIT_1_0"
+# ...2.0 in the repository on the default branch, not deployed...
+test "$(ostree --repo=/sysroot/ostree/repo rev-parse "$STAGEHAND_TEST_BRANCH")" = "$STAGEHAND_TEST_COMMIT_2_0"
+! ostree admin status | grep -q "$STAGEHAND_TEST_COMMIT_2_0"
+# ...and 3.0 on its own branch, without a kernel.
+test "$(ostree --repo=/sysroot/ostree/repo rev-parse testos/broken)" = "$STAGEHAND_TEST_COMMIT_3_0"
+! ostree --repo=/sysroot/ostree/repo ls "$STAGEHAND_TEST_COMMIT_3_0" /usr/lib/modules >/dev/null 2>&1
+# Host paths in arguments are rewritten, --option=/path too.
+case "$1" in /run/testbed/host/*) ;; *) exit 90 ;; esac
+test "$(cat "$1")" = "from the host"
+test "$(cat "${2#--data=}")" = "from the host"
+test "$EXTRA" = "x=y"
+exit 7
+"#,
+    );
+    let out = run(&[
+        "run",
+        "--deploy",
+        "1.0",
+        "--commit",
+        "2.0",
+        "--commit",
+        "3.0",
+        "--not-bootable",
+        "--branch",
+        "testos/broken",
+        "--env",
+        "EXTRA=x=y",
+        "--",
+        &prog,
+        data.to_str().unwrap(),
+        &format!("--data={}", data.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", show(&out));
+}
+
+#[test]
+fn no_boot_runs_on_the_host_against_the_sysroot_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = script(
+        dir.path(),
+        "probe.sh",
+        r#"
+test "$STAGEHAND_TEST_BOOTED" = 0
+test "$STAGEHAND_TEST_SYSROOT" != /
+test -d "$STAGEHAND_TEST_SYSROOT/ostree/deploy/testos"
+ostree admin --sysroot="$STAGEHAND_TEST_SYSROOT" status | grep -q "testos $STAGEHAND_TEST_COMMIT_1_0\.0"
+ostree admin --sysroot="$STAGEHAND_TEST_SYSROOT" status | grep -q "testos $STAGEHAND_TEST_COMMIT_2_0\.0"
+echo "$STAGEHAND_TEST_SYSROOT"
+"#,
+    );
+    let out = run(&["run", "--no-boot", "--versions", "1.0,2.0", "--", &prog]);
+    assert!(out.status.success(), "{}", show(&out));
+    // The sysroot is gone afterwards.
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!Path::new(&sysroot).exists(), "{sysroot} left behind");
+}
+
+#[test]
+fn exit_status_and_signals_pass_through() {
+    let out = run(&[
+        "run",
+        "--deploy",
+        "1.0",
+        "--",
+        "/bin/sh",
+        "-c",
+        "kill -TERM $$",
+    ]);
+    assert_eq!(out.status.code(), Some(128 + 15), "{}", show(&out));
+    let out = run(&["run", "--deploy", "1.0", "--", "false"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}
+
+#[test]
+fn usage_errors_are_the_runners_own_status() {
+    for args in [
+        &["run", "--deploy", "1.0"][..],
+        &["run", "--commit", "2.0", "--", "true"][..],
+        &["run", "--not-bootable", "--", "true"][..],
+        &["run", "--deploy", "1.0", "--not-bootable", "--", "true"][..],
+        &["frobnicate"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", show(&out));
+    }
+}
