@@ -36,7 +36,7 @@ cmp "$dest$includedir/stagehand-1/stagehand.h" "$srcdir/include/stagehand.h" ||
 
 # Units: exactly the files under systemd/ (none yet is fine).
 if [ -d "$srcdir/systemd" ]; then
-    want=$(cd "$srcdir/systemd" && find . -type f ! -name meson.build ! -name 'README*' ! -name '.*' | sort)
+    want=$(cd "$srcdir/systemd" && find . -path ./examples -prune -o -type f ! -name meson.build ! -name 'README*' ! -name '.*' -print | sed 's/\.in$//' | sort)
 else
     want=
 fi
