@@ -6,7 +6,10 @@
 //! - [`stage`]: staged deployment on a booted system (so `/etc` changes made
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
-//! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
+//! - [`hooks`]: pre-upgrade hooks shipped in the new image (and by the local
+//!   admin) that vet an update in a bubblewrap sandbox and can veto it, with
+//!   a dry run ([`hooks::check`]) and recovery after a crash mid-hook
+//!   ([`hooks::recover`]);
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -28,7 +31,7 @@ pub mod status;
 pub mod sysroot;
 
 pub use error::{Error, ErrorCode, HookEnd, Result};
-pub use hooks::HookOptions;
+pub use hooks::{HookOptions, HookOrigin, HookReport, HookRun, RecoverOutcome};
 pub use stage::{
     finalization_locked, lock_finalization, stage, unlock_finalization, unstage, Kargs,
     StageMethod, StageOptions, StageOutcome,

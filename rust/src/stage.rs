@@ -196,7 +196,10 @@ fn compute_kargs(merge: Option<&ostree::Deployment>, kargs: &Kargs) -> Vec<Strin
     }
 }
 
-pub(crate) fn resolve_stateroot(sysroot: &ostree::Sysroot, requested: Option<&str>) -> Result<String> {
+pub(crate) fn resolve_stateroot(
+    sysroot: &ostree::Sysroot,
+    requested: Option<&str>,
+) -> Result<String> {
     let name = match requested {
         Some(s) => {
             if s.is_empty() || s.contains('/') || s == "." || s == ".." {
@@ -392,7 +395,7 @@ fn stage_booted(
         let vetted = hooks::mark_unvetted(stateroot, checksum, Some(id.serial))
             .and_then(|()| hooks::vet(lock, &staged, merge, &opts.hooks, cancellable));
         if let Err(e) = vetted {
-            log::warn!("removing {id}: {e}");
+            log::info!("removing {id}: it did not pass its pre-upgrade hooks");
             remove_vetoed(lock, &id, cancellable);
             return Err(e);
         }
@@ -411,17 +414,11 @@ fn stage_booted(
     })
 }
 
-/// After a veto: unstage (which drops the checkout, the staged state and the
-/// finalization lock), drop the unvetted record, and let libostree rewrite
-/// its deployment refs so the repository no longer holds the vetoed commit
-/// for a deployment that does not exist.
+/// After a veto: unstage, which drops the checkout, the staged state, the
+/// finalization lock, the unvetted record and the deployment refs.
 fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId, cancellable: Option<&gio::Cancellable>) {
     if let Err(e) = unstage(lock, cancellable) {
         log::error!("could not remove vetoed deployment {id}: {e}");
-        return;
-    }
-    if let Err(e) = lock.sysroot().prepare_cleanup(cancellable) {
-        log::warn!("cleaning up after removing {id}: {e}");
     }
 }
 
@@ -571,6 +568,46 @@ pub fn unstage(
     sysroot
         .load(cancellable)
         .ctx(|| "reloading sysroot".into())?;
+    drop_stale_deployment_refs(sysroot, cancellable)?;
     log::info!("unstaged {id}");
     Ok(Some(id))
+}
+
+/// Bring libostree's deployment refs (`ostree/BOOTVERSION/SUBBOOTVERSION/INDEX`,
+/// which keep deployed commits from being pruned) back in line with the
+/// deployment list.
+///
+/// Staging regenerates them with the staged deployment at index 0, which
+/// shifts every other deployment up by one. After unstaging, libostree's own
+/// cleanup rewrites the refs for the indexes that exist now but never deletes
+/// the highest one, which the staged deployment had added (2022.7
+/// `generate_deployment_refs` only clears the *other* boot versions): that
+/// stray ref would outlive the unstaged deployment. Remove it.
+fn drop_stale_deployment_refs(
+    sysroot: &ostree::Sysroot,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<()> {
+    sysroot
+        .prepare_cleanup(cancellable)
+        .ctx(|| "rewriting deployment refs".into())?;
+    let repo = sysroot.repo();
+    let prefix = format!(
+        "ostree/{}/{}",
+        sysroot.bootversion(),
+        sysroot.subbootversion()
+    );
+    let count = sysroot.deployments().len();
+    let refs = repo
+        .list_refs(Some(&prefix), cancellable)
+        .ctx(|| format!("listing refs {prefix}"))?;
+    for name in refs.keys() {
+        let index = name.trim_start_matches('/');
+        if index.parse::<usize>().is_ok_and(|i| i >= count) {
+            let full = format!("{prefix}/{index}");
+            repo.set_ref_immediate(None, &full, None, cancellable)
+                .ctx(|| format!("deleting stale deployment ref {full}"))?;
+            log::debug!("deleted stale deployment ref {full}");
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_hooks;
 mod demo;
 mod logger;
 
@@ -79,6 +80,8 @@ enum Cmd {
         #[arg(value_parser = ["lock", "unlock", "status"])]
         action: String,
     },
+    /// Pre-upgrade hooks: dry run (check REV) and recovery after an interrupted staging.
+    Hooks(cmd_hooks::HooksArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -190,9 +193,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(t) = hook_timeout {
                 hooks = hooks.set_timeout(Duration::from_secs(*t));
             }
-            if *no_hooks {
-                log::warn!("pre-upgrade hooks disabled by --no-hooks");
-            }
             opts = opts.hooks(hooks);
             let lock = lock(&cli, &sysroot)?;
             let out = stagehand::stage(&lock, &opts, None)?;
@@ -259,6 +259,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
+        Cmd::Hooks(args) => cmd_hooks::run(&cli, &sysroot, args)?,
         Cmd::Demo { .. } => unreachable!(),
     }
     Ok(())

@@ -165,10 +165,10 @@ pub fn scan(root: &Path, rel: &str, origin: HookOrigin) -> Result<Vec<Hook>> {
         return Ok(Vec::new());
     };
     let dirpath = root.join(rel);
-    let mut dir = rustix::fs::Dir::read_from(&dirfd)
-        .map_err(|e| Error::io("listing", &dirpath, errno(e)))?;
+    let dir =
+        rustix::fs::Dir::read_from(&dirfd).map_err(|e| Error::io("listing", &dirpath, errno(e)))?;
     let mut hooks = Vec::new();
-    while let Some(entry) = dir.next() {
+    for entry in dir {
         let entry = entry.map_err(|e| Error::io("listing", &dirpath, errno(e)))?;
         let raw = OsStr::from_bytes(entry.file_name().to_bytes());
         if raw.as_bytes().first() == Some(&b'.') {
@@ -272,10 +272,30 @@ mod tests {
         assert!(root_or_skip(), "unit tests run as root (see README)");
         let new = tree();
         let old = tree();
-        mk(new.path(), "usr/lib/stagehand/pre-upgrade.d/20-b", "", 0o755);
-        mk(new.path(), "usr/lib/stagehand/pre-upgrade.d/10-a", "", 0o700);
-        mk(new.path(), "usr/lib/stagehand/pre-upgrade.d/.keep", "", 0o644);
-        mk(new.path(), "usr/lib/stagehand/pre-upgrade.d/30-c", "", 0o755);
+        mk(
+            new.path(),
+            "usr/lib/stagehand/pre-upgrade.d/20-b",
+            "",
+            0o755,
+        );
+        mk(
+            new.path(),
+            "usr/lib/stagehand/pre-upgrade.d/10-a",
+            "",
+            0o700,
+        );
+        mk(
+            new.path(),
+            "usr/lib/stagehand/pre-upgrade.d/.keep",
+            "",
+            0o644,
+        );
+        mk(
+            new.path(),
+            "usr/lib/stagehand/pre-upgrade.d/30-c",
+            "",
+            0o755,
+        );
         mk(old.path(), "etc/stagehand/pre-upgrade.d/30-c", "", 0o755);
         mk(old.path(), "etc/stagehand/pre-upgrade.d/15-x", "", 0o755);
         let hooks = discover(new.path(), Some(old.path())).unwrap();
@@ -291,13 +311,21 @@ mod tests {
                     HookOrigin::Vendor,
                     "/usr/lib/stagehand/pre-upgrade.d/10-a"
                 ),
-                ("15-x", HookOrigin::Admin, "/etc/stagehand/pre-upgrade.d/15-x"),
+                (
+                    "15-x",
+                    HookOrigin::Admin,
+                    "/etc/stagehand/pre-upgrade.d/15-x"
+                ),
                 (
                     "20-b",
                     HookOrigin::Vendor,
                     "/usr/lib/stagehand/pre-upgrade.d/20-b"
                 ),
-                ("30-c", HookOrigin::Admin, "/etc/stagehand/pre-upgrade.d/30-c"),
+                (
+                    "30-c",
+                    HookOrigin::Admin,
+                    "/etc/stagehand/pre-upgrade.d/30-c"
+                ),
             ]
         );
         assert_eq!(
@@ -320,7 +348,12 @@ mod tests {
         assert!(root_or_skip(), "unit tests run as root (see README)");
         let d = tree();
         mk(d.path(), "usr/lib/stagehand/pre-upgrade.d/10-ok", "", 0o755);
-        let p = mk(d.path(), "usr/lib/stagehand/pre-upgrade.d/20-noexec", "", 0o644);
+        let p = mk(
+            d.path(),
+            "usr/lib/stagehand/pre-upgrade.d/20-noexec",
+            "",
+            0o644,
+        );
         refused(d.path(), "20-noexec", "not executable (mode 0644)");
         std::fs::remove_file(&p).unwrap();
 
@@ -332,7 +365,12 @@ mod tests {
         refused(d.path(), "20-gw", "writable by group or others");
         std::fs::remove_file(&p).unwrap();
 
-        let p = mk(d.path(), "usr/lib/stagehand/pre-upgrade.d/20-user", "", 0o755);
+        let p = mk(
+            d.path(),
+            "usr/lib/stagehand/pre-upgrade.d/20-user",
+            "",
+            0o755,
+        );
         chown(&p, Some(1000), Some(1000)).unwrap();
         refused(d.path(), "20-user", "owned by uid 1000, not root");
         std::fs::remove_file(&p).unwrap();
@@ -405,6 +443,10 @@ mod tests {
         // A file where a directory should be.
         std::fs::remove_file(&parent).unwrap();
         std::fs::write(&parent, "").unwrap();
-        refused(d.path(), "usr/lib/stagehand", "a regular file, not a directory");
+        refused(
+            d.path(),
+            "usr/lib/stagehand",
+            "a regular file, not a directory",
+        );
     }
 }

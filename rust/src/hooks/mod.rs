@@ -127,7 +127,10 @@ pub struct HookRun {
     pub output_tail: String,
 }
 
-fn ser_end<S: serde::Serializer>(end: &Option<HookEnd>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_end<S: serde::Serializer>(
+    end: &Option<HookEnd>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let Some(end) = end else {
         return s.serialize_none();
@@ -149,7 +152,11 @@ impl HookRun {
         self.end.as_ref().map(|end| Error::HookVetoed {
             hook: self.path.clone(),
             end: end.clone(),
-            output_tail: self.output_tail.clone(),
+            // bwrap's one line of output is the reason, already in `end`.
+            output_tail: match end {
+                HookEnd::SpawnFailed(_) => String::new(),
+                _ => self.output_tail.trim_end().to_string(),
+            },
         })
     }
 }
@@ -303,12 +310,18 @@ impl Subject {
             opts.timeout,
             cancellable,
         )?;
+        let end = match out.end {
+            Some(HookEnd::SpawnFailed(msg)) => {
+                Some(HookEnd::SpawnFailed(explain_spawn_failure(hook, msg)))
+            }
+            end => end,
+        };
         let run = HookRun {
             name: hook.name.clone(),
             path: hook.path.clone(),
             origin: hook.origin,
-            passed: out.end.is_none(),
-            end: out.end,
+            passed: end.is_none(),
+            end,
             duration_ms: started.elapsed().as_millis() as u64,
             output_bytes: out.output_bytes,
             output_tail: out.tail,
@@ -347,12 +360,33 @@ impl Subject {
     }
 }
 
-fn log_run(run: &HookRun, duration: Duration) {
-    let level = if run.passed {
-        log::Level::Info
-    } else {
-        log::Level::Warn
+/// "execvp: No such file or directory" for a file that exists means its
+/// `#!` interpreter is missing from the new root: say so.
+fn explain_spawn_failure(hook: &Hook, msg: String) -> String {
+    use std::io::Read;
+    if !msg.contains("No such file or directory") {
+        return msg;
+    }
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(&hook.host_path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return msg;
     };
+    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let interp = String::from_utf8_lossy(line);
+    match interp.split_whitespace().next() {
+        Some(i) => format!("{msg} (its interpreter {i} is not in the new deployment)"),
+        None => msg,
+    }
+}
+
+fn log_run(run: &HookRun, duration: Duration) {
+    // The output goes to the info level even for a veto: the error carries
+    // the tail already, and a warning per line would say it twice.
+    let level = log::Level::Info;
     let shown = run.output_tail.len() as u64;
     if run.output_bytes > shown {
         log::log!(
@@ -371,7 +405,8 @@ fn log_run(run: &HookRun, duration: Duration) {
             run.path,
             duration.as_millis()
         ),
-        Some(end) => log::warn!("pre-upgrade hook {} vetoed the update ({end})", run.path),
+        // Not a warning: the caller gets the veto as an error and reports it.
+        Some(end) => log::info!("pre-upgrade hook {} vetoed the update ({end})", run.path),
     }
 }
 
@@ -387,10 +422,7 @@ pub(crate) fn vet(
     let subject = Subject::new(lock.sysroot(), new, merge);
     let hooks = subject.hooks()?;
     if hooks.is_empty() {
-        log::info!(
-            "no pre-upgrade hooks for {}",
-            DeploymentId::of(new)
-        );
+        log::info!("no pre-upgrade hooks for {}", DeploymentId::of(new));
         return Ok(());
     }
     let runs = subject.run_all(&hooks, opts, true, cancellable)?;
@@ -434,7 +466,10 @@ pub struct RecoverOutcome {
 /// A vetted staged deployment is left alone. Safe to call at any time: under
 /// the sysroot lock no staging is in progress, so an unvetted record means
 /// its writer is gone.
-pub fn recover(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Result<RecoverOutcome> {
+pub fn recover(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<RecoverOutcome> {
     let out = remove_unvetted_staged(lock, cancellable)?;
     lock.sysroot()
         .prepare_cleanup(cancellable)
@@ -461,7 +496,9 @@ pub(crate) fn remove_unvetted_staged(
     let matches = match (&record, &staged) {
         (Ok(u), Some(d)) => u.matches(d),
         (Err(e), Some(_)) => {
-            log::warn!("{UNVETTED_PATH} is unreadable ({e}); treating the staged deployment as unvetted");
+            log::warn!(
+                "{UNVETTED_PATH} is unreadable ({e}); treating the staged deployment as unvetted"
+            );
             true
         }
         (_, None) => false,

@@ -108,14 +108,7 @@ impl Layout {
         }
         push(&[&"--ro-bind", &self.new_var, &"/var"]);
         push(&[
-            &"--proc",
-            &"/proc",
-            &"--dev",
-            &"/dev",
-            &"--tmpfs",
-            &"/tmp",
-            &"--tmpfs",
-            &"/run",
+            &"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp", &"--tmpfs", &"/run",
         ]);
         if self.new_var.join("tmp").is_dir() {
             push(&[&"--tmpfs", &"/var/tmp"]);
@@ -421,7 +414,12 @@ mod tests {
         assert!(s.ends_with("line 9999\n"), "{s}");
         assert!(s.starts_with("line "), "starts on a whole line: {s:.20}");
         assert!(!s.contains("first"));
-        assert_eq!(t.total, 6 + (0..10_000).map(|i| format!("line {i}\n").len() as u64).sum::<u64>());
+        assert_eq!(
+            t.total,
+            6 + (0..10_000)
+                .map(|i| format!("line {i}\n").len() as u64)
+                .sum::<u64>()
+        );
         // A single write larger than the limit.
         t.push(&vec![b'x'; 3 * OUTPUT_TAIL_LIMIT]);
         assert_eq!(t.buf.len(), OUTPUT_TAIL_LIMIT);
