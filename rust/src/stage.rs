@@ -357,7 +357,7 @@ fn stage_booted(
         lock_finalization(sysroot)?;
     }
     if run_hooks {
-        if let Err(e) = hooks::mark_unvetted(stateroot, checksum, None) {
+        if let Err(e) = hooks::mark_unvetted(stateroot, checksum, None, was_locked) {
             if !was_locked {
                 let _ = unlock_finalization();
             }
@@ -381,7 +381,9 @@ fn stage_booted(
         Ok(d) => d,
         Err(e) => {
             let err = Error::glib(format!("staging {checksum}"), e);
-            recover_failed_stage(lock, previous.as_ref(), was_locked, cancellable);
+            // Cleanup is never cancelled: a cancelled staging must still
+            // leave nothing behind.
+            recover_failed_stage(lock, previous.as_ref(), was_locked);
             if run_hooks {
                 let _ = hooks::clear_unvetted();
             }
@@ -392,11 +394,11 @@ fn stage_booted(
     log::info!("staged {id}");
 
     if run_hooks {
-        let vetted = hooks::mark_unvetted(stateroot, checksum, Some(id.serial))
+        let vetted = hooks::mark_unvetted(stateroot, checksum, Some(id.serial), was_locked)
             .and_then(|()| hooks::vet(lock, &staged, merge, &opts.hooks, cancellable));
         if let Err(e) = vetted {
             log::info!("removing {id}: it did not pass its pre-upgrade hooks");
-            remove_vetoed(lock, &id, cancellable);
+            remove_vetoed(lock, &id);
             return Err(e);
         }
         // Vetted: drop the record before the lock, so a crash in between
@@ -416,21 +418,21 @@ fn stage_booted(
 
 /// After a veto: unstage, which drops the checkout, the staged state, the
 /// finalization lock, the unvetted record and the deployment refs.
-fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId, cancellable: Option<&gio::Cancellable>) {
-    if let Err(e) = unstage(lock, cancellable) {
+///
+/// Never cancelled: it also runs after a cancellation, which must not leave
+/// the unvetted deployment behind.
+fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId) {
+    if let Err(e) = unstage(lock, gio::Cancellable::NONE) {
         log::error!("could not remove vetoed deployment {id}: {e}");
     }
 }
 
 /// After a failed `stage_tree`, put things back as they were: the previously
 /// staged deployment (if libostree kept it) with its lock state, no orphaned
-/// deployment directory, and no half-staged new deployment.
-fn recover_failed_stage(
-    lock: &SysrootLock,
-    previous: Option<&DeploymentId>,
-    was_locked: bool,
-    cancellable: Option<&gio::Cancellable>,
-) {
+/// deployment directory, and no half-staged new deployment. Not cancellable:
+/// it runs after a cancellation too.
+fn recover_failed_stage(lock: &SysrootLock, previous: Option<&DeploymentId>, was_locked: bool) {
+    let cancellable = gio::Cancellable::NONE;
     let sysroot = lock.sysroot();
     if let Err(e) = sysroot.load(cancellable) {
         log::warn!("reloading sysroot after a failed stage: {e}");
@@ -485,8 +487,9 @@ fn deploy_full(
     };
     let cleanup_orphan = || {
         // The checkout is not in the deployment list yet; prepare_cleanup
-        // removes deployment directories that are not listed.
-        if let Err(e) = sysroot.prepare_cleanup(cancellable) {
+        // removes deployment directories that are not listed. Not
+        // cancellable: it also cleans up after a cancellation.
+        if let Err(e) = sysroot.prepare_cleanup(gio::Cancellable::NONE) {
             log::warn!("removing the unwritten deployment: {e}");
         }
     };

@@ -712,6 +712,8 @@ fn hooks_check_is_a_dry_run_that_reports_every_hook() {
     ));
     let plain = tb.commit(&Commit::new("2.1"));
     let m = tb.boot_default();
+    // A staged (and locked) deployment must come through a dry run untouched.
+    ok_in(&m, &["stage", &plain, "--lock-finalization"]);
     let before = full_snapshot(&m);
     let out = sh_in(&m, &["hooks", "check", &v2]);
     assert_fails(
@@ -749,6 +751,72 @@ fn hooks_check_is_a_dry_run_that_reports_every_hook() {
     let out = ok_in(&m, &["hooks", "check", &plain]);
     assert!(out.contains("no pre-upgrade hooks; it would pass"), "{out}");
     assert_unchanged(&m, &before, "hooks check (pass)");
+    let j = status_json(&m);
+    assert_eq!(j["deployments"][0]["checksum"], plain.as_str());
+    assert_eq!(j["deployments"][0]["finalization_locked"], true);
+}
+
+#[test]
+fn passing_hooks_keep_finalization_locked_when_asked() {
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let v2 = tb.commit(&hook(Commit::new("2.0"), "10-ok", "exit 0"));
+    let m = tb.boot_default();
+    let out = ok_in(&m, &["stage", &v2, "--lock-finalization", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["finalization_locked"], true);
+    let j = status_json(&m);
+    assert_eq!(j["deployments"][0]["unvetted"], false);
+    assert_eq!(j["deployments"][0]["finalization_locked"], true);
+    // Locked means a shutdown leaves it staged.
+    assert!(m.finalize().status.success());
+    assert_eq!(m.staged().unwrap().checksum, v2);
+    // ...and recovery leaves a vetted deployment alone.
+    assert_eq!(ok_in(&m, &["hooks", "recover"]), "nothing to recover\n");
+    assert_eq!(m.staged().unwrap().checksum, v2);
+}
+
+#[test]
+fn recovery_after_a_crash_before_anything_was_staged() {
+    // What an agent killed between recording "unvetted" (and locking
+    // finalization) and the end of `stage_tree` leaves: the record, the lock,
+    // and nothing staged.
+    let (tb, sums) = Testbed::with_deployments(&["1.0"]);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let m = tb.boot_default();
+    let before = full_snapshot(&m);
+    let record = |preexisting: bool| {
+        m.sh(&format!(
+            "mkdir -p /run/stagehand /run/ostree && touch /run/ostree/staged-deployment-locked && \
+             echo '{{\"stateroot\":\"testos\",\"checksum\":\"{v2}\",\"serial\":null,\"lock_preexisting\":{preexisting},\"pid\":4242}}' > /run/stagehand/unvetted"
+        ));
+    };
+    record(false);
+    assert_eq!(
+        ok_in(&m, &["hooks", "recover"]),
+        "dropped a stale unvetted record; nothing was staged unvetted\n"
+    );
+    assert_unchanged(&m, &before, "recovery of a stale record");
+
+    // A lock that was there before the crashed staging is the admin's: kept.
+    record(true);
+    ok_in(&m, &["hooks", "recover"]);
+    assert_eq!(
+        m.sh("ls -A /run/stagehand; ls -A /run/ostree"),
+        "staged-deployment-locked\n"
+    );
+    m.sh("rm /run/ostree/staged-deployment-locked");
+
+    // A torn record makes a staged deployment count as unvetted (never as
+    // vetted), and the next staging replaces it.
+    ok_in(&m, &["stage", &sums[0], "--no-hooks", "--karg", "x=1"]);
+    m.sh("printf '{\"stateroot\":' > /run/stagehand/unvetted");
+    assert_eq!(status_json(&m)["deployments"][0]["unvetted"], true);
+    let out = ok_in(&m, &["hooks", "recover"]);
+    assert!(
+        out.starts_with("removed unvetted staged deployment"),
+        "{out}"
+    );
+    assert_unchanged(&m, &before, "recovery of a torn record");
 }
 
 #[test]

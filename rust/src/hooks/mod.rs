@@ -441,8 +441,18 @@ pub fn is_unvetted(staged: &ostree::Deployment) -> bool {
     staged.is_staged() && unvetted::is_unvetted(staged)
 }
 
-pub(crate) fn mark_unvetted(stateroot: &str, checksum: &str, serial: Option<u32>) -> Result<()> {
-    unvetted::write(&unvetted::Unvetted::new(stateroot, checksum, serial))
+pub(crate) fn mark_unvetted(
+    stateroot: &str,
+    checksum: &str,
+    serial: Option<u32>,
+    lock_preexisting: bool,
+) -> Result<()> {
+    unvetted::write(&unvetted::Unvetted::new(
+        stateroot,
+        checksum,
+        serial,
+        lock_preexisting,
+    ))
 }
 
 pub(crate) fn clear_unvetted() -> Result<bool> {
@@ -507,13 +517,18 @@ pub(crate) fn remove_unvetted_staged(
         removed: None,
         record_found: true,
     };
-    if let (true, Some(d)) = (matches, staged) {
-        let id = DeploymentId::of(&d);
+    if let (true, Some(d)) = (matches, &staged) {
+        let id = DeploymentId::of(d);
         log::warn!("removing staged deployment {id}: its pre-upgrade hooks never completed");
         out.removed = stage::unstage(lock, cancellable)?;
     } else {
-        // Nothing staged matches (the agent died after unstaging, or someone
-        // staged another commit since): the record is stale.
+        // Nothing staged matches: the agent died before `stage_tree` finished
+        // or after unstaging, or someone staged another commit since. The
+        // record is stale; so is the finalization lock it took, unless that
+        // lock predates it or now guards someone else's staged deployment.
+        if staged.is_none() && matches!(record, Ok(ref u) if !u.lock_preexisting) {
+            stage::unlock_finalization()?;
+        }
         clear_unvetted()?;
     }
     Ok(out)
@@ -574,8 +589,9 @@ pub fn check(
         })
     })();
     // The checkout is not in the deployment list: prepare_cleanup removes it.
+    // Not cancellable: after a cancellation the checkout must go all the same.
     let cleaned = sysroot
-        .prepare_cleanup(cancellable)
+        .prepare_cleanup(gio::Cancellable::NONE)
         .ctx(|| "removing the checked-out deployment".into());
     match (result, cleaned) {
         (Err(e), cleaned) => {
@@ -586,7 +602,7 @@ pub fn check(
         }
         (Ok(_), Err(e)) => Err(e),
         (Ok(r), Ok(())) => {
-            lock.reload(cancellable)?;
+            lock.reload(gio::Cancellable::NONE)?;
             Ok(r)
         }
     }

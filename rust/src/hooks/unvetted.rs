@@ -28,16 +28,28 @@ pub(crate) struct Unvetted {
     pub checksum: String,
     /// Unknown until `stage_tree` has allocated it.
     pub serial: Option<u32>,
+    /// Whether finalization was locked before this staging began (by an
+    /// admin, for whatever is staged next): if so the lock is not ours to
+    /// remove when cleaning up after a staging that never got as far as a
+    /// staged deployment.
+    #[serde(default)]
+    pub lock_preexisting: bool,
     /// The agent that wrote it, for people reading the file.
     pub pid: u32,
 }
 
 impl Unvetted {
-    pub fn new(stateroot: &str, checksum: &str, serial: Option<u32>) -> Unvetted {
+    pub fn new(
+        stateroot: &str,
+        checksum: &str,
+        serial: Option<u32>,
+        lock_preexisting: bool,
+    ) -> Unvetted {
         Unvetted {
             stateroot: stateroot.into(),
             checksum: checksum.into(),
             serial,
+            lock_preexisting,
             pid: std::process::id(),
         }
     }
