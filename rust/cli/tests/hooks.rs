@@ -422,6 +422,8 @@ for p in /etc/x /usr/x /var/x "$STAGEHAND_OLD_ROOT/etc/x" "$STAGEHAND_OLD_ROOT/v
   if touch "$p" 2>/dev/null; then echo "writable $p"; else echo "read-only $p"; fi
 done
 echo "pid=$$"
+while read -r k v; do case $k in NoNewPrivs:|CapEff:) echo "$k $v";; esac; done < /proc/self/status
+cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' | while read -r i; do echo "iface $i"; done
 env | sort | while IFS= read -r l; do echo "env $l"; done
 "#;
     let v2 = tb.commit(&hook(Commit::new("2.0"), "10-probe", probe).file(
@@ -463,9 +465,17 @@ env | sort | while IFS= read -r l; do echo "env $l"; done
         "writable /var/tmp/x",
         // PID 1 is bwrap's init: the hook is in its own PID namespace.
         "pid=2",
+        // Only CAP_CHOWN..CAP_SETUID (bits 0-7), and no way to gain more.
+        "CapEff: 00000000000000ff",
+        "NoNewPrivs: 1",
     ] {
         assert!(tail.lines().any(|l| l == want), "{want:?} not in:\n{tail}");
     }
+    let ifaces: Vec<&str> = tail
+        .lines()
+        .filter_map(|l| l.strip_prefix("iface "))
+        .collect();
+    assert_eq!(ifaces, vec!["lo"], "no network but loopback:\n{tail}");
     let env: Vec<&str> = tail
         .lines()
         .filter_map(|l| l.strip_prefix("env "))
