@@ -232,7 +232,7 @@ fn a_timeout_kills_the_whole_process_tree_even_children_ignoring_sigterm() {
     let m = tb.boot_default();
     let before = full_snapshot(&m);
     let started = Instant::now();
-    let child = spawn_in(&m, &["stage", &v2, "--hook-timeout", "2"]);
+    let child = spawn_in(&m, &["stage", &v2, "--hook-timeout", "3"]);
     // While it runs, the whole tree exists (as seen from the host)...
     wait_for("the hook's processes", Duration::from_secs(30), || {
         ["sleep 86401", "sleep 86402", "sleep 86403"]
@@ -247,7 +247,7 @@ fn a_timeout_kills_the_whole_process_tree_even_children_ignoring_sigterm() {
     assert_fails(
         &out,
         ErrorCode::HookVetoed,
-        "10-hang vetoed the update (timed out after 2s)",
+        "10-hang vetoed the update (timed out after 3s)",
     );
     let err = stderr(&out);
     assert!(
@@ -656,13 +656,13 @@ fn a_shutdown_while_hooks_run_does_not_finalize() {
     let v2 = tb.commit(&hook(
         Commit::new("2.0"),
         "10-slow-veto",
-        "sleep 3.14159; echo 'not this one'; exit 1",
+        "sleep 5.14159; echo 'not this one'; exit 1",
     ));
     let m = tb.boot_default();
     let before = full_snapshot(&m);
     let child = spawn_in(&m, &["stage", &v2]);
     wait_for("the hook to run", Duration::from_secs(30), || {
-        !host_procs("sleep 3.14159").is_empty()
+        !host_procs("sleep 5.14159").is_empty()
     });
     // Meanwhile: staged, unvetted, locked.
     let j = status_json(&m);
