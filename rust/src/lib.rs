@@ -6,7 +6,10 @@
 //! - [`mod@stage`]: staged deployment on a booted system (so `/etc` changes made
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
-//! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
+//! - [`hooks`]: pre-upgrade hooks shipped in the new image (and by the local
+//!   admin) that vet an update in a bubblewrap sandbox and can veto it, with
+//!   a dry run ([`hooks::check`]) and recovery after a crash mid-hook
+//!   ([`hooks::recover`]);
 //! - [`redline`]: the interrupted-operation guard, a "red line" stamp around a
 //!   step that must never silently run twice;
 //! - [`cleanup`]: the finalize-time cleanup stamp: prune the repository on
@@ -38,7 +41,7 @@ pub use cleanup::{
     CleanupReport, CleanupStamp, FinalizeOutcome,
 };
 pub use error::{Error, ErrorCode, HookEnd, Result};
-pub use hooks::HookOptions;
+pub use hooks::{HookOptions, HookOrigin, HookReport, HookRun, RecoverOutcome};
 pub use stage::{
     finalization_locked, lock_finalization, stage, unlock_finalization, unstage, Kargs,
     StageMethod, StageOptions, StageOutcome,

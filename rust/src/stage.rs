@@ -99,6 +99,14 @@ impl StageOptions {
     pub fn revision(&self) -> &str {
         &self.revision
     }
+
+    pub(crate) fn stateroot_opt(&self) -> Option<&str> {
+        self.stateroot.as_deref()
+    }
+
+    pub(crate) fn hooks_options(&self) -> &HookOptions {
+        &self.hooks
+    }
 }
 
 /// How the new deployment was written.
@@ -188,7 +196,10 @@ fn compute_kargs(merge: Option<&ostree::Deployment>, kargs: &Kargs) -> Vec<Strin
     }
 }
 
-fn resolve_stateroot(sysroot: &ostree::Sysroot, requested: Option<&str>) -> Result<String> {
+pub(crate) fn resolve_stateroot(
+    sysroot: &ostree::Sysroot,
+    requested: Option<&str>,
+) -> Result<String> {
     let name = match requested {
         Some(s) => {
             if s.is_empty() || s.contains('/') || s == "." || s == ".." {
@@ -215,7 +226,7 @@ fn resolve_stateroot(sysroot: &ostree::Sysroot, requested: Option<&str>) -> Resu
     Ok(name)
 }
 
-fn require_writable(sysroot: &ostree::Sysroot) -> Result<()> {
+pub(crate) fn require_writable(sysroot: &ostree::Sysroot) -> Result<()> {
     let root = sysroot_path(sysroot);
     for (path, what) in [
         (root.join("ostree/deploy"), "write a deployment"),
@@ -253,6 +264,13 @@ pub fn stage(
     let checksum = repo::resolve_commit(&repo, &opts.revision)?;
     repo::require_bootable(&repo, &checksum)?;
     require_writable(sysroot)?;
+
+    if !opts.hooks.enabled() {
+        log::warn!(
+            "pre-upgrade hooks are disabled: {} takes effect without being vetted",
+            opts.revision
+        );
+    }
 
     let merge = sysroot.merge_deployment(Some(&stateroot));
     let kargs = compute_kargs(merge.as_ref(), &opts.kargs);
@@ -305,33 +323,46 @@ fn stage_booted(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<StageOutcome> {
     let sysroot = lock.sysroot();
+    // A staged deployment whose hooks never completed (its agent died) is
+    // finalization-locked and must never be reused: remove it first.
+    hooks::remove_unvetted_staged(lock, cancellable)?;
     if let Some(staged) = sysroot.staged_deployment() {
         if staged.csum() == checksum
             && staged.osname() == stateroot
             && deployment_kargs(&staged) == kargs
         {
-            // Already staged: only bring the lock to the requested state. A
-            // staged deployment that never passed its hooks is not reused.
-            if !hooks::is_unvetted(&staged) {
-                set_finalization_lock(sysroot, opts.lock_finalization)?;
-                log::info!(
-                    "{} is already staged; nothing to do",
-                    DeploymentId::of(&staged)
-                );
-                return Ok(StageOutcome {
-                    deployment: DeploymentId::of(&staged),
-                    method: StageMethod::Staged,
-                    unchanged: true,
-                    finalization_locked: finalization_locked(),
-                });
-            }
+            // Already staged (and vetted): only bring the lock to the
+            // requested state.
+            set_finalization_lock(sysroot, opts.lock_finalization)?;
+            log::info!(
+                "{} is already staged; nothing to do",
+                DeploymentId::of(&staged)
+            );
+            return Ok(StageOutcome {
+                deployment: DeploymentId::of(&staged),
+                method: StageMethod::Staged,
+                unchanged: true,
+                finalization_locked: finalization_locked(),
+            });
         }
     }
 
     let run_hooks = opts.hooks.enabled();
     let was_locked = finalization_locked();
+    // Order matters for crash safety: the finalization lock and the unvetted
+    // record exist before the deployment does, so there is no instant at
+    // which a shutdown could finalize it or a restarted agent could take it
+    // for vetted.
     if run_hooks || opts.lock_finalization {
         lock_finalization(sysroot)?;
+    }
+    if run_hooks {
+        if let Err(e) = hooks::mark_unvetted(stateroot, checksum, None, was_locked) {
+            if !was_locked {
+                let _ = unlock_finalization();
+            }
+            return Err(e);
+        }
     }
     let karg_refs: Vec<&str> = kargs.iter().map(|s| s.as_str()).collect();
     let tree_opts = ostree::SysrootDeployTreeOpts {
@@ -350,7 +381,12 @@ fn stage_booted(
         Ok(d) => d,
         Err(e) => {
             let err = Error::glib(format!("staging {checksum}"), e);
+            // Cleanup is never cancelled: a cancelled staging must still
+            // leave nothing behind.
             recover_failed_stage(lock, previous.as_ref(), was_locked);
+            if run_hooks {
+                let _ = hooks::clear_unvetted();
+            }
             return Err(err);
         }
     };
@@ -358,14 +394,16 @@ fn stage_booted(
     log::info!("staged {id}");
 
     if run_hooks {
-        if let Err(e) = hooks::vet(lock, &staged, merge, &opts.hooks, cancellable) {
-            log::warn!("removing {id}: {e}");
-            // Not cancellable: a cancelled vetting must still remove what it staged.
-            if let Err(e2) = unstage(lock, gio::Cancellable::NONE) {
-                log::error!("could not remove vetoed deployment {id}: {e2}");
-            }
+        let vetted = hooks::mark_unvetted(stateroot, checksum, Some(id.serial), was_locked)
+            .and_then(|()| hooks::vet(lock, &staged, merge, &opts.hooks, cancellable));
+        if let Err(e) = vetted {
+            log::info!("removing {id}: it did not pass its pre-upgrade hooks");
+            remove_vetoed(lock, &id);
             return Err(e);
         }
+        // Vetted: drop the record before the lock, so a crash in between
+        // leaves a locked vetted deployment, never an unlocked unvetted one.
+        hooks::clear_unvetted()?;
     }
     if !opts.lock_finalization {
         unlock_finalization()?;
@@ -376,6 +414,17 @@ fn stage_booted(
         unchanged: false,
         finalization_locked: finalization_locked(),
     })
+}
+
+/// After a veto: unstage, which drops the checkout, the staged state, the
+/// finalization lock, the unvetted record and the deployment refs.
+///
+/// Never cancelled: it also runs after a cancellation, which must not leave
+/// the unvetted deployment behind.
+fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId) {
+    if let Err(e) = unstage(lock, gio::Cancellable::NONE) {
+        log::error!("could not remove vetoed deployment {id}: {e}");
+    }
 }
 
 /// After a failed `stage_tree`, put things back as they were: the previously
@@ -504,6 +553,7 @@ pub fn unstage(
     let sysroot = lock.sysroot();
     let Some(staged) = sysroot.staged_deployment() else {
         unlock_finalization()?;
+        hooks::clear_unvetted()?;
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);
@@ -519,9 +569,51 @@ pub fn unstage(
         .write_deployments_with_options(&rest, &wopts, cancellable)
         .ctx(|| format!("removing staged deployment {id}"))?;
     unlock_finalization()?;
+    // Whatever was recorded about vetting it is moot now.
+    hooks::clear_unvetted()?;
     sysroot
         .load(cancellable)
         .ctx(|| "reloading sysroot".into())?;
+    drop_stale_deployment_refs(sysroot, cancellable)?;
     log::info!("unstaged {id}");
     Ok(Some(id))
+}
+
+/// Bring libostree's deployment refs (`ostree/BOOTVERSION/SUBBOOTVERSION/INDEX`,
+/// which keep deployed commits from being pruned) back in line with the
+/// deployment list.
+///
+/// Staging regenerates them with the staged deployment at index 0, which
+/// shifts every other deployment up by one. After unstaging, libostree's own
+/// cleanup rewrites the refs for the indexes that exist now but never deletes
+/// the highest one, which the staged deployment had added (2022.7
+/// `generate_deployment_refs` only clears the *other* boot versions): that
+/// stray ref would outlive the unstaged deployment. Remove it.
+fn drop_stale_deployment_refs(
+    sysroot: &ostree::Sysroot,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<()> {
+    sysroot
+        .prepare_cleanup(cancellable)
+        .ctx(|| "rewriting deployment refs".into())?;
+    let repo = sysroot.repo();
+    let prefix = format!(
+        "ostree/{}/{}",
+        sysroot.bootversion(),
+        sysroot.subbootversion()
+    );
+    let count = sysroot.deployments().len();
+    let refs = repo
+        .list_refs(Some(&prefix), cancellable)
+        .ctx(|| format!("listing refs {prefix}"))?;
+    for name in refs.keys() {
+        let index = name.trim_start_matches('/');
+        if index.parse::<usize>().is_ok_and(|i| i >= count) {
+            let full = format!("{prefix}/{index}");
+            repo.set_ref_immediate(None, &full, None, cancellable)
+                .ctx(|| format!("deleting stale deployment ref {full}"))?;
+            log::debug!("deleted stale deployment ref {full}");
+        }
+    }
+    Ok(())
 }

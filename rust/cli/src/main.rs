@@ -9,6 +9,7 @@
 
 mod cmd_cleanup;
 mod cmd_guard;
+mod cmd_hooks;
 mod demo;
 mod logger;
 
@@ -87,6 +88,8 @@ enum Cmd {
     FinalizeStamp(cmd_cleanup::FinalizeStampArgs),
     /// Run the pending cleanup (prune) if a finalized update left a stamp; reports what was freed.
     Autocleanup(cmd_cleanup::AutocleanupArgs),
+    /// Pre-upgrade hooks: dry run (check REV) and recovery after an interrupted staging.
+    Hooks(cmd_hooks::HooksArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -207,9 +210,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(t) = hook_timeout {
                 hooks = hooks.set_timeout(Duration::from_secs(*t));
             }
-            if *no_hooks {
-                log::warn!("pre-upgrade hooks disabled by --no-hooks");
-            }
             opts = opts.hooks(hooks);
             let lock = lock(&cli, &sysroot)?;
             let out = stagehand::stage(&lock, &opts, None)?;
@@ -276,6 +276,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
+        Cmd::Hooks(args) => cmd_hooks::run(&cli, &sysroot, args)?,
         Cmd::Demo { .. } | Cmd::Guard(_) | Cmd::FinalizeStamp(_) | Cmd::Autocleanup(_) => {
             unreachable!()
         }

@@ -8,10 +8,14 @@
 //! the sysroot repository with the real `ostree` CLI.
 //!
 //! [`Testbed::boot`] makes the sysroot *booted* without a VM: a private mount
-//! and PID namespace (`unshare`) in which the physical sysroot, its `/boot` and
-//! the stateroot's `/var` are bind-mounted into a deployment, `/proc`, `/dev`,
-//! a fresh `/run` (with `/run/ostree-booted`) and `/tmp` are mounted, and the
-//! namespace's init is chrooted into the deployment. The host's `/usr` is bound
+//! and PID namespace (`unshare`) in which the deployment is bind-mounted onto
+//! itself (so `/` is a mount point, as after `ostree-prepare-root`, which
+//! sandboxing tools such as bubblewrap need), the physical sysroot, its `/boot`
+//! and the stateroot's `/var` are bind-mounted into it, `/proc`, `/dev`, a
+//! fresh `/run` (with `/run/ostree-booted`) and `/tmp` are mounted, and the
+//! namespace's init is chrooted into the deployment. That init reaps orphaned
+//! processes like a real init, so a process whose parent was killed does not
+//! linger as a zombie. The host's `/usr` is bound
 //! over the deployment's so host binaries (`ostree`, `bwrap`, the code under
 //! test) run inside. Commands then enter that namespace with `nsenter`.
 //! [`Machine::finalize`] runs `ostree admin finalize-staged` as the shutdown
@@ -912,6 +916,10 @@ impl<'t> Machine<'t> {
             .join("var");
         let mut script = String::from("set -e\n");
         let _ = writeln!(script, "D={}", q(&d));
+        // The deployment is a mount point of its own, as on a real ostree
+        // system (ostree-prepare-root bind-mounts it before switching root):
+        // tools that set up mount namespaces (bubblewrap) need `/` to be one.
+        script.push_str("mount --bind \"$D\" \"$D\"\n");
         let _ = writeln!(script, "mount --bind {} \"$D/sysroot\"", q(&tb.sysroot));
         let _ = writeln!(
             script,
@@ -939,7 +947,10 @@ impl<'t> Machine<'t> {
             );
         }
         script.push_str(
-            "echo ready\nexec chroot \"$D\" /usr/bin/sleep infinity </dev/null >/dev/null 2>&1\n",
+            // The namespace's init reaps orphans, as a real init does:
+            // processes whose parent died (an agent killed mid-operation)
+            // must not linger as zombies. dash's `wait` reaps any child.
+            "echo ready\nexec chroot \"$D\" /bin/sh -c 'while :; do wait; sleep 3600 & wait $!; done' </dev/null >/dev/null 2>&1\n",
         );
 
         let mut cmd = Command::new("unshare");

@@ -99,3 +99,40 @@ fn not_bootable_commit_is_refused_by_ostree() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn root_is_a_mount_point_so_bubblewrap_runs_inside() {
+    let tb = Testbed::new();
+    let v1 = tb.commit(&Commit::new("1.0"));
+    tb.deploy(&v1);
+    let m = tb.boot_default();
+    let mountinfo = m.sh("cat /proc/self/mountinfo");
+    assert!(
+        mountinfo.lines().any(|l| l.split(' ').nth(4) == Some("/")),
+        "/ is not a mount point inside the machine:\n{mountinfo}"
+    );
+    // bwrap makes `/` a slave mount first thing; that fails unless `/` is a
+    // mount point.
+    let out = m.sh("bwrap --ro-bind / / --unshare-pid --die-with-parent /usr/bin/echo sandboxed");
+    assert_eq!(out, "sandboxed\n");
+}
+
+#[test]
+fn init_reaps_orphans() {
+    let tb = Testbed::new();
+    let v1 = tb.commit(&Commit::new("1.0"));
+    tb.deploy(&v1);
+    let m = tb.boot_default();
+    // A grandchild whose parent exits at once is re-parented to the init,
+    // which must reap it when it exits.
+    m.sh("sh -c 'sleep 0.2 & exit 0'");
+    let mut zombies = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        zombies = m.sh("for s in /proc/[0-9]*/stat; do read -r l < $s && case \"$l\" in *') Z '*) echo \"$l\";; esac; done 2>/dev/null || true");
+        if zombies.is_empty() {
+            break;
+        }
+    }
+    assert!(zombies.is_empty(), "zombies left: {zombies}");
+}
