@@ -7,6 +7,8 @@
 //!   after the update is prepared survive), a full deploy elsewhere, unstaging
 //!   and the finalization lock;
 //! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
+//! - [`health`]: per-deployment health (untested / failed / recent), mark-good,
+//!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -21,6 +23,7 @@
 
 pub mod error;
 pub mod fsutil;
+pub mod health;
 pub mod hooks;
 pub mod repo;
 pub mod stage;
@@ -28,6 +31,7 @@ pub mod status;
 pub mod sysroot;
 
 pub use error::{Error, ErrorCode, HookEnd, Result};
+pub use health::{BootEvidence, HealthOptions};
 pub use hooks::HookOptions;
 pub use stage::{
     finalization_locked, lock_finalization, stage, unlock_finalization, unstage, Kargs,

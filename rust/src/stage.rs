@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::error::{Error, GlibResultExt, IoResultExt, Result};
 use crate::fsutil;
+use crate::health::{self, HealthOptions};
 use crate::hooks::{self, HookOptions};
 use crate::repo;
 use crate::sysroot::{is_booted, sysroot_path, DeploymentId, SysrootLock};
@@ -46,6 +47,8 @@ pub struct StageOptions {
     kargs: Kargs,
     lock_finalization: bool,
     hooks: HookOptions,
+    allow_denylisted: bool,
+    health: HealthOptions,
 }
 
 impl StageOptions {
@@ -58,6 +61,8 @@ impl StageOptions {
             kargs: Kargs::Inherit,
             lock_finalization: false,
             hooks: HookOptions::default(),
+            allow_denylisted: false,
+            health: HealthOptions::default(),
         }
     }
 
@@ -92,6 +97,22 @@ impl StageOptions {
     /// How pre-upgrade hooks run (default: they run, with the default timeout).
     pub fn hooks(mut self, hooks: HookOptions) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Stage the commit even when it is on the denylist because it failed
+    /// before (default: refused with [`Error::Denylisted`]). For an explicit
+    /// retry by a person; it stays denylisted until a deployment of it is
+    /// marked good.
+    pub fn allow_denylisted(mut self, allow: bool) -> Self {
+        self.allow_denylisted = allow;
+        self
+    }
+
+    /// How the trial the new deployment starts treats retention (default:
+    /// two known-good deployments are pinned while it is on trial).
+    pub fn health(mut self, health: HealthOptions) -> Self {
+        self.health = health;
         self
     }
 
@@ -253,6 +274,18 @@ pub fn stage(
     let checksum = repo::resolve_commit(&repo, &opts.revision)?;
     repo::require_bootable(&repo, &checksum)?;
     require_writable(sysroot)?;
+    // The new deployment starts its trial: a denylisted commit is refused,
+    // the staging is recorded as pending before libostree writes anything
+    // (so an interruption still leaves it untested), and the known-good
+    // deployments are pinned before anything could drop them.
+    health::stage_begin(
+        lock,
+        &stateroot,
+        &checksum,
+        opts.allow_denylisted,
+        &opts.health,
+        cancellable,
+    )?;
 
     let merge = sysroot.merge_deployment(Some(&stateroot));
     let kargs = compute_kargs(merge.as_ref(), &opts.kargs);
@@ -268,7 +301,7 @@ pub fn stage(
     });
     let origin = sysroot.origin_new_from_refspec(&origin_refspec);
 
-    if is_booted(sysroot) {
+    let result = if is_booted(sysroot) {
         stage_booted(
             lock,
             opts,
@@ -290,7 +323,13 @@ pub fn stage(
             &origin,
             cancellable,
         )
+    };
+    // The deployment is written either way; if its record cannot be, the
+    // pending record already makes every later reader see it as untested.
+    if let Err(e) = health::stage_end(lock, result.as_ref().ok(), &opts.health, cancellable) {
+        log::warn!("recording the health of the new deployment: {e}");
     }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -521,5 +560,8 @@ pub fn unstage(
         .load(cancellable)
         .ctx(|| "reloading sysroot".into())?;
     log::info!("unstaged {id}");
+    // Its trial ends with it: the record goes, and so do the pins when no
+    // other deployment is on trial.
+    health::after_unstage(lock, cancellable);
     Ok(Some(id))
 }

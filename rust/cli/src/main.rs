@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_health;
 mod demo;
 mod logger;
 
@@ -67,6 +68,11 @@ enum Cmd {
         /// Per-hook timeout in seconds.
         #[arg(long, value_name = "SECS")]
         hook_timeout: Option<u64>,
+        /// Stage the commit even if it is on the denylist (an explicit retry).
+        #[arg(long)]
+        allow_denylisted: bool,
+        #[command(flatten)]
+        keep: cmd_health::KeepArgs,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -79,6 +85,8 @@ enum Cmd {
         #[arg(value_parser = ["lock", "unlock", "status"])]
         action: String,
     },
+    #[command(flatten)]
+    Health(cmd_health::HealthCmd),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -170,9 +178,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             lock_finalization,
             no_hooks,
             hook_timeout,
+            allow_denylisted,
+            keep,
             json,
         } => {
-            let mut opts = StageOptions::new(rev.clone()).lock_finalization(*lock_finalization);
+            let mut opts = StageOptions::new(rev.clone())
+                .lock_finalization(*lock_finalization)
+                .allow_denylisted(*allow_denylisted)
+                .health(keep.options());
             if let Some(s) = stateroot {
                 opts = opts.stateroot(s.clone());
             }
@@ -259,6 +272,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
+        Cmd::Health(c) => cmd_health::run(&cli, &sysroot, c)?,
         Cmd::Demo { .. } => unreachable!(),
     }
     Ok(())
@@ -297,5 +311,7 @@ fn print_status(st: &stagehand::Status) {
         if let Some(v) = &d.version {
             println!("    Version: {v}");
         }
+        cmd_health::print_deployment_health(d);
     }
+    cmd_health::print_status_health(st);
 }
