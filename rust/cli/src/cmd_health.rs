@@ -111,7 +111,10 @@ pub(crate) enum HealthAdmin {
 }
 
 fn ids(v: &[DeploymentId]) -> String {
-    v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn run(

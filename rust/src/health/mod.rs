@@ -35,11 +35,11 @@ pub use model::{
     Denied, Entry, Flags, ImpossibleFlags, Pending, PinRecord, Reading, RollbackRecord, State,
     Trigger,
 };
+pub(crate) use ops::{after_unstage, stage_begin, stage_end};
 pub use ops::{
     assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, MarkBadOutcome,
     MarkGoodOutcome, Outcome, ResetOutcome, Verdict,
 };
-pub(crate) use ops::{after_unstage, stage_begin, stage_end};
 pub use store::{store_path, Store};
 
 use crate::error::{IoResultExt, Result};

@@ -339,14 +339,21 @@ mod tests {
     #[test]
     fn the_table() {
         let expect = |u, f, r| Flags::new(u, f, r).read();
-        assert_eq!(expect(false, false, false).unwrap().state, State::GoodFallback);
+        assert_eq!(
+            expect(false, false, false).unwrap().state,
+            State::GoodFallback
+        );
         assert_eq!(expect(false, false, true).unwrap().state, State::Good);
         assert_eq!(expect(false, true, false).unwrap().state, State::Failed);
         let nyy = expect(false, true, true).unwrap();
         assert_eq!(nyy.state, State::Good);
         assert!(nyy.repaired);
         assert_eq!(expect(true, true, false).unwrap().state, State::Untested);
-        for (u, f, r) in [(true, false, false), (true, false, true), (true, true, true)] {
+        for (u, f, r) in [
+            (true, false, false),
+            (true, false, true),
+            (true, true, true),
+        ] {
             let e = expect(u, f, r).unwrap_err();
             assert_eq!(e.0, Flags::new(u, f, r));
             assert!(e.to_string().contains("impossible"), "{e}");
@@ -408,7 +415,10 @@ mod tests {
             since: "t".into(),
         };
         assert!(!p.matches(&id));
-        assert!(p.matches(&DeploymentId { serial: 1, ..id.clone() }));
+        assert!(p.matches(&DeploymentId {
+            serial: 1,
+            ..id.clone()
+        }));
         let p = Pending {
             after_serial: None,
             ..p

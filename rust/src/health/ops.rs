@@ -239,7 +239,10 @@ pub fn mark_bad(
             store.record_rollback(&id, to, &reason, Trigger::MarkBad);
         }
         store.save(sysroot)?;
-        log::warn!("marked {id} bad: {reason}; commit {} denylisted", id.checksum);
+        log::warn!(
+            "marked {id} bad: {reason}; commit {} denylisted",
+            id.checksum
+        );
         reason
     };
 
@@ -257,9 +260,11 @@ pub fn mark_bad(
     reconcile(lock, &mut store, opts, cancellable)?;
 
     let view = View::of(sysroot);
-    let booted_failed = view
-        .booted
-        .is_some_and(|b| store.entry(&view.ids[b]).is_some_and(|e| e.concluded_failed()));
+    let booted_failed = view.booted.is_some_and(|b| {
+        store
+            .entry(&view.ids[b])
+            .is_some_and(|e| e.concluded_failed())
+    });
     Ok(MarkBadOutcome {
         denylisted: id.checksum.clone(),
         deployment: id,
@@ -527,10 +532,7 @@ pub struct ResetOutcome {
 /// forgotten; deployments then read as `good-fallback`. Pins stagehand
 /// recorded are released first; when the store is unreadable they cannot be
 /// told from a person's pins and are left as they are.
-pub fn reset(
-    lock: &SysrootLock,
-    cancellable: Option<&gio::Cancellable>,
-) -> Result<ResetOutcome> {
+pub fn reset(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Result<ResetOutcome> {
     let sysroot = lock.sysroot();
     let path = store::store_path(sysroot);
     let mut out = ResetOutcome {
@@ -558,7 +560,9 @@ pub fn reset(
                 }
             }
             if !out.released_pins.is_empty() {
-                sysroot.load(cancellable).ctx(|| "reloading sysroot".into())?;
+                sysroot
+                    .load(cancellable)
+                    .ctx(|| "reloading sysroot".into())?;
             }
         }
         Err(e) => {

@@ -107,13 +107,16 @@ fn write_order(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<()> {
     let sysroot = lock.sysroot();
+    // libostree compares deployments by pointer here (the booted one must be
+    // in the list, the staged one is kept only when it is first), so the
+    // list holds the very objects the sysroot holds: `Clone::clone` takes a
+    // reference, while the inherent `Deployment::clone` is
+    // `ostree_deployment_clone`, a copy libostree would not recognize.
     let mut list: Vec<ostree::Deployment> = Vec::with_capacity(order.len() + 1);
-    // libostree keeps the staged deployment only when it is first in the
-    // list (and it must be the very object the sysroot holds).
     if let Some(s) = view.staged {
-        list.push(view.deployments[s].clone());
+        list.push(Clone::clone(&view.deployments[s]));
     }
-    list.extend(order.iter().map(|&i| view.deployments[i].clone()));
+    list.extend(order.iter().map(|&i| Clone::clone(&view.deployments[i])));
     let names: Vec<String> = order.iter().map(|&i| view.ids[i].to_string()).collect();
     // No post-clean: this runs at boot and from health checks, where a repo
     // prune would only add latency; dropped deployment directories go with
@@ -124,7 +127,9 @@ fn write_order(
     sysroot
         .write_deployments_with_options(&list, &opts, cancellable)
         .ctx(|| format!("writing the deployment order {}", names.join(", ")))?;
-    sysroot.load(cancellable).ctx(|| "reloading sysroot".into())?;
+    sysroot
+        .load(cancellable)
+        .ctx(|| "reloading sysroot".into())?;
     Ok(())
 }
 
@@ -142,7 +147,11 @@ pub(crate) fn make_default(
     };
     let current: Vec<usize> = view.non_staged().collect();
     let mut rest: Vec<usize> = current.iter().copied().filter(|&i| i != f).collect();
-    rest.sort_by_key(|&i| store.entry(&view.ids[i]).is_some_and(|e| e.concluded_failed()));
+    rest.sort_by_key(|&i| {
+        store
+            .entry(&view.ids[i])
+            .is_some_and(|e| e.concluded_failed())
+    });
     let mut order = vec![f];
     order.extend(rest);
     if order == current {
@@ -248,9 +257,13 @@ pub(crate) fn reconcile(
         }
         let want = !p.releasing;
         if d.is_pinned() != want {
-            sysroot
-                .deployment_set_pinned(d, want)
-                .ctx(|| format!("{} {}", if want { "pinning" } else { "unpinning" }, p.deployment))?;
+            sysroot.deployment_set_pinned(d, want).ctx(|| {
+                format!(
+                    "{} {}",
+                    if want { "pinning" } else { "unpinning" },
+                    p.deployment
+                )
+            })?;
             touched = true;
             if want {
                 log::info!("pinned {} while a deployment is on trial", p.deployment);
@@ -262,7 +275,9 @@ pub(crate) fn reconcile(
         }
     }
     if touched {
-        sysroot.load(cancellable).ctx(|| "reloading sysroot".into())?;
+        sysroot
+            .load(cancellable)
+            .ctx(|| "reloading sysroot".into())?;
     }
 
     // 3. Remove what only a released pin kept, then forget the records.

@@ -49,9 +49,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{
-    Denied, Entry, Flags, Pending, PinRecord, RollbackRecord, State, Trigger,
-};
+use super::model::{Denied, Entry, Flags, Pending, PinRecord, RollbackRecord, State, Trigger};
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
 use crate::sysroot::{sysroot_path, DeploymentId};
@@ -293,7 +291,10 @@ impl Store {
             return Err(corrupt(path, "the file is empty"));
         }
         let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
-            return Err(corrupt(path, "no header line (truncated or not a health store)"));
+            return Err(corrupt(
+                path,
+                "no header line (truncated or not a health store)",
+            ));
         };
         let header = std::str::from_utf8(&bytes[..nl])
             .map_err(|_| corrupt(path, "the header is not text (not a health store)"))?;
@@ -325,7 +326,10 @@ impl Store {
             .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .ok_or_else(|| corrupt(path, format!("bad checksum in header {header:?}")))?;
         if words.next().is_some() {
-            return Err(corrupt(path, format!("unexpected words in header {header:?}")));
+            return Err(corrupt(
+                path,
+                format!("unexpected words in header {header:?}"),
+            ));
         }
         let actual = sha256_hex(payload);
         if !actual.eq_ignore_ascii_case(sum) {
@@ -354,9 +358,9 @@ impl Store {
                 ));
             }
             let flags = Flags::new(e.untested, e.failed, e.recent);
-            let reading = flags.read().map_err(|imp| {
-                corrupt(path, format!("deployment {}: {imp}", e.deployment))
-            })?;
+            let reading = flags
+                .read()
+                .map_err(|imp| corrupt(path, format!("deployment {}: {imp}", e.deployment)))?;
             if reading.repaired {
                 store.repaired.push(e.deployment.clone());
             }
@@ -384,7 +388,10 @@ impl Store {
                 ));
             }
             if store.denylist.iter().any(|x| x.checksum == d.checksum) {
-                return Err(corrupt(path, format!("commit {} denylisted twice", d.checksum)));
+                return Err(corrupt(
+                    path,
+                    format!("commit {} denylisted twice", d.checksum),
+                ));
             }
             store.denylist.push(Denied {
                 checksum: d.checksum,
@@ -706,7 +713,9 @@ impl Store {
 
     /// Whether stagehand set (and has not yet released) a pin on `id`.
     pub fn pinned_by_stagehand(&self, id: &DeploymentId) -> bool {
-        self.pins.iter().any(|p| &p.deployment == id && !p.releasing)
+        self.pins
+            .iter()
+            .any(|p| &p.deployment == id && !p.releasing)
     }
 
     /// A staging in progress (or interrupted), if any.
@@ -803,20 +812,13 @@ fn quarantine(path: &Path, detail: String) -> Error {
         .io_ctx("moving aside", path)
         .and_then(|_| fsutil::fsync_dir(dir));
     match moved {
-        Ok(()) => {
-            log::error!(
-                "health store {} is corrupt ({detail}); moved it to {}",
-                path.display(),
+        Ok(()) => corrupt(
+            path,
+            format!(
+                "{detail}; moved aside to {}; inspect it, then run `stagehand health reset`",
                 target.display()
-            );
-            corrupt(
-                path,
-                format!(
-                    "{detail}; moved aside to {}; inspect it, then run `stagehand health reset`",
-                    target.display()
-                ),
-            )
-        }
+            ),
+        ),
         Err(e) => corrupt(
             path,
             format!("{detail}; moving it aside failed too ({e}); run `stagehand health reset`"),
@@ -889,7 +891,10 @@ mod tests {
         assert_eq!(code(&seal(b"not json")), Corrupt);
         assert_eq!(code(&seal(b"{\"entries\": 3}")), Corrupt);
         let e = parse(&flipped).unwrap_err().to_string();
-        assert!(e.contains("checksum mismatch") && e.contains("/x/health"), "{e}");
+        assert!(
+            e.contains("checksum mismatch") && e.contains("/x/health"),
+            "{e}"
+        );
     }
 
     #[test]
