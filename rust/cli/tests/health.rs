@@ -736,3 +736,220 @@ fn health_commands_need_a_booted_deployment_where_they_act_on_it() {
         "nothing written by refusals and reads"
     );
 }
+
+/// System calls that change files or mounts. Killing the process before one
+/// of them runs covers every state it can leave: a call outside this set
+/// (opening, reading) changes nothing a later reader sees, and a file created
+/// by `openat` is covered by the kill before the next call of the set.
+const MUTATING: &str = "write,pwrite64,writev,pwritev,pwritev2,fsync,fdatasync,syncfs,sync,\
+sync_file_range,rename,renameat,renameat2,unlink,unlinkat,rmdir,mkdir,mkdirat,symlink,symlinkat,\
+link,linkat,chmod,fchmod,fchmodat,chown,fchown,fchownat,lchown,truncate,ftruncate,fallocate,\
+utime,utimes,utimensat,futimesat,setxattr,lsetxattr,fsetxattr,removexattr,lremovexattr,\
+fremovexattr,copy_file_range,mount,umount2";
+
+/// One mutating system call of a traced run.
+#[derive(Debug, Clone)]
+struct Call {
+    name: String,
+    /// Its number among calls of the same name (strace's `when=`).
+    nth: u32,
+    /// False for writes to a pipe or device (log lines): killing before them
+    /// is the same state as killing before the next call.
+    changes_files: bool,
+}
+
+/// The mutating system calls `stagehand args` makes in its main thread, in
+/// order (the run completes: it is also a reference run).
+fn mutating_calls(m: &Machine<'_>, args: &[&str]) -> Vec<Call> {
+    let exe = m.host_path(EXE);
+    let trace = format!("trace={MUTATING}");
+    let mut argv = vec![
+        "strace",
+        "-qq",
+        "-y",
+        "-o",
+        "/tmp/strace.log",
+        "-e",
+        "signal=none",
+        "-e",
+        &trace,
+        &exe,
+    ];
+    argv.extend_from_slice(args);
+    let out = m.run(&argv);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = m.sh("cat /tmp/strace.log");
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    let mut calls = Vec::new();
+    for line in log.lines() {
+        let Some((name, rest)) = line.split_once('(') else {
+            continue;
+        };
+        if name.is_empty() || name.contains(' ') {
+            continue;
+        }
+        let n = seen.entry(name.to_string()).or_default();
+        *n += 1;
+        let to_stream = name.starts_with("write")
+            && rest
+                .split_once('<')
+                .is_some_and(|(_, t)| t.starts_with("pipe:") || t.starts_with("/dev/"));
+        calls.push(Call {
+            name: name.to_string(),
+            nth: *n,
+            changes_files: !to_stream,
+        });
+    }
+    calls
+}
+
+/// Run `stagehand args` under strace, killed with SIGKILL on entry to the
+/// `nth` call of `name` (the call does not run).
+fn run_killed_at(m: &Machine<'_>, args: &[&str], call: &Call) -> std::process::Output {
+    let exe = m.host_path(EXE);
+    let trace = format!("trace={}", call.name);
+    let inject = format!("inject={}:signal=KILL:when={}", call.name, call.nth);
+    let mut argv = vec![
+        "strace",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        &trace,
+        "-e",
+        &inject,
+        &exe,
+    ];
+    argv.extend_from_slice(args);
+    m.run(&argv)
+}
+
+/// What an operation leaves: `stagehand status --json` without timestamps,
+/// and what the real ostree shows.
+fn end_state(m: &Machine<'_>) -> String {
+    let mut j = status_json(m);
+    if let Some(list) = j["denylist"].as_array_mut() {
+        for d in list {
+            d["since"] = Value::Null;
+        }
+    }
+    if j["last_rollback"].is_object() {
+        j["last_rollback"]["at"] = Value::Null;
+    }
+    // libostree writes an origin file as a linked temporary `tmp.XXXXXX`
+    // renamed into place; killed in between, it leaves that file behind in
+    // the deploy directory (its own garbage, ignored by its readers).
+    let files: String = snapshot(m)
+        .lines()
+        .filter(|l| !l.starts_with("tmp."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "{}\n{files}\n{:?}",
+        serde_json::to_string_pretty(&j).unwrap(),
+        m.status()
+    )
+}
+
+/// Kill `stagehand args` (run in v3, on trial) before each of its mutating
+/// system calls; after each kill the state must read correctly (`check`),
+/// and running the operation again must end exactly where an uninterrupted
+/// run ends.
+fn every_kill_point_converges(
+    args: &[&str],
+    check: impl Fn(&Value, &[String]) -> Result<(), String>,
+) {
+    let (tb, sums) = v3_on_trial();
+    let saved = tb.save_state();
+    let m = tb.boot(&tb.deployments()[0]);
+    let calls = mutating_calls(&m, args);
+    let reference = end_state(&m);
+    m.power_off();
+    let points: Vec<&Call> = calls.iter().filter(|c| c.changes_files).collect();
+    assert!(points.len() > 20, "suspiciously few calls: {calls:?}");
+    eprintln!(
+        "{args:?}: {} mutating calls, {} change files",
+        calls.len(),
+        points.len()
+    );
+    for call in points {
+        tb.restore_state(&saved);
+        let m = tb.boot(&tb.deployments()[0]);
+        let out = run_killed_at(&m, args, call);
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.signal() == Some(9) || out.status.code() == Some(128 + 9),
+            "{call:?} was not reached ({}): the run is not deterministic?\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+        // The state reads correctly: no corruption, no impossible flags.
+        let j = status_json(&m);
+        assert!(j["health_error"].is_null(), "killed at {call:?}: {j:#}");
+        check(&j, &sums).unwrap_or_else(|e| panic!("killed at {call:?}: {e}\n{j:#}"));
+        let st = m.status();
+        assert!(
+            st.iter().any(|d| d.has("booted")),
+            "killed at {call:?}: {st:?}"
+        );
+        // And the operation, run again, converges.
+        ok_in(&m, args);
+        assert_eq!(
+            end_state(&m),
+            reference,
+            "killed at {call:?}, then run again"
+        );
+    }
+}
+
+#[test]
+fn a_kill_at_every_mutating_syscall_of_mark_good_leaves_a_valid_state() {
+    every_kill_point_converges(&["mark-good"], |j, sums| {
+        let v3 = dep(j, &sums[2]);
+        match (v3["health"].as_str(), v3["on_trial"].as_bool()) {
+            (Some("failed"), Some(true)) | (Some("good"), Some(false)) => {}
+            other => return Err(format!("v3 is {other:?}")),
+        }
+        if !j["denylist"].as_array().unwrap().is_empty() {
+            return Err("denylist changed".into());
+        }
+        // Never fewer than two known-good deployments listed.
+        let good = j["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["health"] == "good" || d["health"] == "good-fallback")
+            .count();
+        if good < 2 {
+            return Err(format!("only {good} known-good deployments"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_kill_at_every_mutating_syscall_of_mark_bad_leaves_a_valid_state() {
+    every_kill_point_converges(&["mark-bad", "--reason", "boom"], |j, sums| {
+        let v3 = dep(j, &sums[2]);
+        let denied = j["denylist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["checksum"] == sums[2].as_str());
+        match (v3["health"].as_str(), v3["health_reason"].as_str()) {
+            (Some("failed"), None) => {
+                if denied || !j["last_rollback"].is_null() {
+                    return Err("denylisted or rolled back without a verdict".into());
+                }
+            }
+            (Some("failed"), Some("boom")) => {
+                // Verdict, denylist and rollback record land together.
+                if !denied || j["last_rollback"]["from"]["checksum"] != sums[2].as_str() {
+                    return Err("verdict without denylist or rollback record".into());
+                }
+            }
+            other => return Err(format!("v3 is {other:?}")),
+        }
+        Ok(())
+    });
+}
