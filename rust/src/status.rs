@@ -42,6 +42,8 @@ pub struct DeploymentStatus {
     pub on_trial: bool,
     /// Why it failed, when a verdict says it did.
     pub health_reason: Option<String>,
+    /// When its health last changed (RFC 3339 UTC); `null` without a record.
+    pub health_changed: Option<String>,
     /// Whether stagehand pinned it to keep two known-good deployments.
     pub pinned_by_stagehand: bool,
 }
@@ -103,6 +105,7 @@ pub fn status(sysroot: &ostree::Sysroot) -> Result<Status> {
                 attempts: entry.map(|e| e.attempts).unwrap_or(0),
                 on_trial: entry.is_some_and(|e| e.on_trial()),
                 health_reason: entry.and_then(|e| e.reason.clone()),
+                health_changed: entry.map(|e| e.changed.clone()),
                 pinned_by_stagehand: store.as_ref().is_some_and(|s| s.pinned_by_stagehand(&id)),
             }
         })

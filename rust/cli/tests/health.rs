@@ -91,6 +91,8 @@ fn staging_starts_a_trial_keyed_by_identity_through_finalize_boot_and_mark_good(
     assert_eq!(s["health"], "untested");
     assert_eq!(s["on_trial"], true);
     assert_eq!(s["attempts"], 0);
+    assert!(s["health_changed"].as_str().unwrap().ends_with('Z'));
+    assert!(dep(&j, v1)["health_changed"].is_null(), "no record");
     // The known-good one is pinned by stagehand, and ostree agrees.
     assert_eq!(dep(&j, v1)["pinned_by_stagehand"], true);
     let st = m.status();
@@ -835,6 +837,9 @@ fn end_state(m: &Machine<'_>) -> String {
     }
     if j["last_rollback"].is_object() {
         j["last_rollback"]["at"] = Value::Null;
+    }
+    for d in j["deployments"].as_array_mut().unwrap() {
+        d["health_changed"] = Value::Null;
     }
     // libostree writes an origin file as a linked temporary `tmp.XXXXXX`
     // renamed into place; killed in between, it leaves that file behind in
