@@ -161,8 +161,17 @@ pub fn lock_finalization(sysroot: &ostree::Sysroot) -> Result<()> {
         ));
     }
     let path = Path::new(FINALIZATION_LOCK_PATH);
-    std::fs::create_dir_all(path.parent().unwrap()).io_ctx("creating", path.parent().unwrap())?;
-    fsutil::write_atomic(path, b"")
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    // Only the file's existence matters, and creating it is atomic by
+    // itself: no temporary file that an interruption could leave behind.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .io_ctx("creating", path)?;
+    fsutil::fsync_dir(dir)
 }
 
 /// Unlock finalization. Returns whether it was locked.

@@ -829,6 +829,13 @@ fn run_killed_at(m: &Machine<'_>, args: &[&str], call: &Call) -> std::process::O
 /// What an operation leaves: `stagehand status --json` without timestamps,
 /// and what the real ostree shows.
 fn end_state(m: &Machine<'_>) -> String {
+    end_state_any_serial(m, None)
+}
+
+/// [`end_state`], with the serial of deployments of commit `any_serial`
+/// left out (a killed staging leaves an orphan checkout, so the next one gets
+/// the next serial).
+fn end_state_any_serial(m: &Machine<'_>, any_serial: Option<&str>) -> String {
     let mut j = status_json(m);
     if let Some(list) = j["denylist"].as_array_mut() {
         for d in list {
@@ -840,19 +847,30 @@ fn end_state(m: &Machine<'_>) -> String {
     }
     for d in j["deployments"].as_array_mut().unwrap() {
         d["health_changed"] = Value::Null;
+        if any_serial.is_some_and(|c| d["checksum"] == c) {
+            d["serial"] = Value::Null;
+        }
     }
     // libostree writes an origin file as a linked temporary `tmp.XXXXXX`
     // renamed into place; killed in between, it leaves that file behind in
     // the deploy directory (its own garbage, ignored by its readers).
-    let files: String = snapshot(m)
+    let mut files: String = snapshot(m)
         .lines()
         .filter(|l| !l.starts_with("tmp."))
         .map(|l| format!("{l}\n"))
         .collect();
+    let mut st = m.status();
+    if let Some(c) = any_serial {
+        for n in 0..4 {
+            files = files.replace(&format!("{c}.{n}"), &format!("{c}.N"));
+        }
+        for d in st.iter_mut().filter(|d| d.checksum == c) {
+            d.serial = 0;
+        }
+    }
     format!(
-        "{}\n{files}\n{:?}",
-        serde_json::to_string_pretty(&j).unwrap(),
-        m.status()
+        "{}\n{files}\n{st:?}",
+        serde_json::to_string_pretty(&j).unwrap()
     )
 }
 
@@ -957,4 +975,103 @@ fn a_kill_at_every_mutating_syscall_of_mark_bad_leaves_a_valid_state() {
         }
         Ok(())
     });
+}
+
+#[test]
+fn staging_killed_at_any_commit_point_still_starts_the_trial() {
+    // Every atomic replace of `stage` (store writes, origin files, libostree's
+    // staged-deployment file) is a commit point; kill it before each one.
+    let (tb, sums) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let saved = tb.save_state();
+    let m = tb.boot_default();
+    let calls = mutating_calls(&m, &["stage", &v3]);
+    let reference = end_state_any_serial(&m, Some(&v3));
+    drop(m);
+    let points: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.name.starts_with("rename"))
+        .collect();
+    assert!(points.len() >= 4, "{calls:?}");
+    for call in points {
+        tb.restore_state(&saved);
+        let m = tb.boot_default();
+        let out = run_killed_at(&m, &["stage", &v3], call);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{call:?} not reached");
+        let j = status_json(&m);
+        assert!(j["health_error"].is_null(), "killed at {call:?}: {j:#}");
+        if let Some(staged) = m.staged() {
+            // Staged without its record: the pending record makes it untested,
+            // and the known-good deployments were pinned before it existed.
+            assert_eq!(staged.checksum, v3);
+            assert_eq!(dep(&j, &v3)["health"], "untested", "killed at {call:?}");
+            let st = m.status();
+            assert!(
+                st.iter()
+                    .filter(|d| sums.contains(&d.checksum))
+                    .all(|d| d.pinned),
+                "killed at {call:?}: {st:?}"
+            );
+        }
+        ok_in(&m, &["stage", &v3]);
+        assert_eq!(
+            end_state_any_serial(&m, Some(&v3)),
+            reference,
+            "killed at {call:?}, then staged again"
+        );
+    }
+}
+
+#[test]
+fn a_deployment_staged_without_its_record_is_adopted_from_the_pending_record() {
+    let (tb, sums) = Testbed::with_deployments(&["1.0"]);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let m = tb.boot_default();
+    // What a crash between libostree's staging and stagehand's record leaves:
+    // the pending record, and a deployment staged by libostree.
+    std::fs::create_dir_all(store_file(&tb).parent().unwrap()).unwrap();
+    let pending = |after: Option<u32>| {
+        serde_json::json!({"pending": {"stateroot": "testos", "checksum": v2,
+            "after_serial": after, "since": "2024-01-01T00:00:00Z"}})
+    };
+    std::fs::write(
+        store_file(&tb),
+        store::seal(pending(None).to_string().as_bytes()),
+    )
+    .unwrap();
+    m.ok(&["ostree", "admin", "deploy", "--stage", &v2]);
+    let j = status_json(&m);
+    assert_eq!(dep(&j, &v2)["health"], "untested");
+    assert_eq!(dep(&j, &sums[0])["health"], "good-fallback");
+    // The next operation under the lock makes it a record and drops `pending`.
+    ok_in(&m, &["assess"]);
+    let s =
+        store::Store::parse(&std::fs::read(store_file(&tb)).unwrap(), &store_file(&tb)).unwrap();
+    assert!(s.pending().is_none());
+    assert_eq!(
+        s.entries()
+            .find(|e| e.deployment.checksum == v2)
+            .unwrap()
+            .state,
+        stagehand::health::State::Untested
+    );
+    // A pending record for an older serial of the same commit does not adopt it.
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let m = tb.boot_default();
+    std::fs::create_dir_all(store_file(&tb).parent().unwrap()).unwrap();
+    std::fs::write(
+        store_file(&tb),
+        store::seal(
+            serde_json::json!({"pending": {"stateroot": "testos", "checksum": v2,
+                "after_serial": 0, "since": "2024-01-01T00:00:00Z"}})
+            .to_string()
+            .as_bytes(),
+        ),
+    )
+    .unwrap();
+    m.ok(&["ostree", "admin", "deploy", "--stage", &v2]);
+    assert_eq!(m.staged().unwrap().serial, 0);
+    assert_eq!(dep(&status_json(&m), &v2)["health"], "good-fallback");
 }
