@@ -6,7 +6,7 @@
 //! - [`model`]: the flags, the table that reads them, the records.
 //! - [`store`]: the one file per sysroot that holds it all.
 //! - transitions: [`mark_good`], [`mark_bad`], [`assess`], and staging
-//!   ([`crate::stage`] starts a trial), each one atomic store write, ordered
+//!   ([`crate::stage()`] starts a trial), each one atomic store write, ordered
 //!   so that a crash between any two system calls leaves a state the table
 //!   reads correctly and the next operation converges.
 //! - [`denylist`], [`denylist_remove`], [`reset`], [`read`].

@@ -588,7 +588,7 @@ pub fn reset(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Resu
 
 /// Before staging `checksum`: refuse a denylisted commit (unless allowed),
 /// record the staging as pending, pin the known-good deployments. Called by
-/// [`crate::stage`] after its checks, before libostree writes anything.
+/// [`crate::stage()`] after its checks, before libostree writes anything.
 pub(crate) fn stage_begin(
     lock: &SysrootLock,
     stateroot: &str,
