@@ -14,6 +14,8 @@
 //!   step that must never silently run twice;
 //! - [`cleanup`]: the finalize-time cleanup stamp: prune the repository on
 //!   the boot after a staged deployment was really finalized;
+//! - [`health`]: per-deployment health (untested / failed / recent), mark-good,
+//!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -29,6 +31,7 @@
 pub mod cleanup;
 pub mod error;
 pub mod fsutil;
+pub mod health;
 pub mod hooks;
 pub mod redline;
 pub mod repo;
@@ -41,6 +44,7 @@ pub use cleanup::{
     CleanupReport, CleanupStamp, FinalizeOutcome,
 };
 pub use error::{Error, ErrorCode, HookEnd, Result};
+pub use health::{BootEvidence, HealthOptions};
 pub use hooks::{HookOptions, HookOrigin, HookReport, HookRun, RecoverOutcome};
 pub use stage::{
     finalization_locked, lock_finalization, stage, unlock_finalization, unstage, Kargs,

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::error::{Error, GlibResultExt, IoResultExt, Result};
 use crate::fsutil;
+use crate::health::{self, HealthOptions};
 use crate::hooks::{self, HookOptions};
 use crate::repo;
 use crate::sysroot::{is_booted, sysroot_path, DeploymentId, SysrootLock};
@@ -46,6 +47,8 @@ pub struct StageOptions {
     kargs: Kargs,
     lock_finalization: bool,
     hooks: HookOptions,
+    allow_denylisted: bool,
+    health: HealthOptions,
 }
 
 impl StageOptions {
@@ -58,6 +61,8 @@ impl StageOptions {
             kargs: Kargs::Inherit,
             lock_finalization: false,
             hooks: HookOptions::default(),
+            allow_denylisted: false,
+            health: HealthOptions::default(),
         }
     }
 
@@ -92,6 +97,22 @@ impl StageOptions {
     /// How pre-upgrade hooks run (default: they run, with the default timeout).
     pub fn hooks(mut self, hooks: HookOptions) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Stage the commit even when it is on the denylist because it failed
+    /// before (default: refused with [`Error::Denylisted`]). For an explicit
+    /// retry by a person; it stays denylisted until a deployment of it is
+    /// marked good.
+    pub fn allow_denylisted(mut self, allow: bool) -> Self {
+        self.allow_denylisted = allow;
+        self
+    }
+
+    /// How the trial the new deployment starts treats retention (default:
+    /// two known-good deployments are pinned while it is on trial).
+    pub fn health(mut self, health: HealthOptions) -> Self {
+        self.health = health;
         self
     }
 
@@ -148,8 +169,17 @@ pub fn lock_finalization(sysroot: &ostree::Sysroot) -> Result<()> {
         ));
     }
     let path = Path::new(FINALIZATION_LOCK_PATH);
-    std::fs::create_dir_all(path.parent().unwrap()).io_ctx("creating", path.parent().unwrap())?;
-    fsutil::write_atomic(path, b"")
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    // Only the file's existence matters, and creating it is atomic by
+    // itself: no temporary file that an interruption could leave behind.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .io_ctx("creating", path)?;
+    fsutil::fsync_dir(dir)
 }
 
 /// Unlock finalization. Returns whether it was locked.
@@ -264,6 +294,18 @@ pub fn stage(
     let checksum = repo::resolve_commit(&repo, &opts.revision)?;
     repo::require_bootable(&repo, &checksum)?;
     require_writable(sysroot)?;
+    // The new deployment starts its trial: a denylisted commit is refused,
+    // the staging is recorded as pending before libostree writes anything
+    // (so an interruption still leaves it untested), and the known-good
+    // deployments are pinned before anything could drop them.
+    health::stage_begin(
+        lock,
+        &stateroot,
+        &checksum,
+        opts.allow_denylisted,
+        &opts.health,
+        cancellable,
+    )?;
 
     if !opts.hooks.enabled() {
         log::warn!(
@@ -286,7 +328,7 @@ pub fn stage(
     });
     let origin = sysroot.origin_new_from_refspec(&origin_refspec);
 
-    if is_booted(sysroot) {
+    let result = if is_booted(sysroot) {
         stage_booted(
             lock,
             opts,
@@ -308,7 +350,13 @@ pub fn stage(
             &origin,
             cancellable,
         )
+    };
+    // The deployment is written either way; if its record cannot be, the
+    // pending record already makes every later reader see it as untested.
+    if let Err(e) = health::stage_end(lock, result.as_ref().ok(), &opts.health, cancellable) {
+        log::warn!("recording the health of the new deployment: {e}");
     }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -576,6 +624,9 @@ pub fn unstage(
         .ctx(|| "reloading sysroot".into())?;
     drop_stale_deployment_refs(sysroot, cancellable)?;
     log::info!("unstaged {id}");
+    // Its trial ends with it: the record goes, and so do the pins when no
+    // other deployment is on trial.
+    health::after_unstage(lock, cancellable);
     Ok(Some(id))
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::cleanup;
 use crate::error::Result;
+use crate::health::{self, Denied, RollbackRecord, State};
 use crate::hooks;
 use crate::repo;
 use crate::stage;
@@ -33,6 +34,19 @@ pub struct DeploymentStatus {
     pub finalization_locked: bool,
     /// Whether it is a staged deployment that has not passed its pre-upgrade hooks.
     pub unvetted: bool,
+    /// Health (`untested`, `failed`, `good`, `good-fallback`); `null` when the
+    /// health store cannot be read (see [`Status::health_error`]).
+    pub health: Option<State>,
+    /// Boots counted into it.
+    pub attempts: u32,
+    /// Whether its trial is open (untested, or booted and not yet marked good).
+    pub on_trial: bool,
+    /// Why it failed, when a verdict says it did.
+    pub health_reason: Option<String>,
+    /// When its health last changed (RFC 3339 UTC); `null` without a record.
+    pub health_changed: Option<String>,
+    /// Whether stagehand pinned it to keep two known-good deployments.
+    pub pinned_by_stagehand: bool,
 }
 
 impl DeploymentStatus {
@@ -55,6 +69,13 @@ pub struct Status {
     /// to prune, which the next `autocleanup` does. True also for a stamp
     /// that cannot be read (`autocleanup` then reports it as corrupt).
     pub cleanup_pending: bool,
+    /// Commits that failed and are not staged again by themselves.
+    pub denylist: Vec<Denied>,
+    /// The most recent rollback: from, to, why, when.
+    pub last_rollback: Option<RollbackRecord>,
+    /// Why the health store cannot be read, when it cannot (`health` is then
+    /// `null` everywhere).
+    pub health_error: Option<String>,
 }
 
 /// Read the status of a loaded sysroot. Read-only: no lock needed.
@@ -62,12 +83,18 @@ pub fn status(sysroot: &ostree::Sysroot) -> Result<Status> {
     let repo = sysroot.repo();
     let booted = sysroot.booted_deployment();
     let locked = stage::finalization_locked();
+    let (store, health_error) = match health::read(sysroot) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let deployments = sysroot
         .deployments()
         .iter()
         .enumerate()
         .map(|(i, d)| {
             let staged = d.is_staged();
+            let id = DeploymentId::of(d);
+            let entry = store.as_ref().and_then(|s| s.entry(&id));
             DeploymentStatus {
                 index: i as u32,
                 stateroot: d.osname().to_string(),
@@ -79,11 +106,23 @@ pub fn status(sysroot: &ostree::Sysroot) -> Result<Status> {
                 pinned: d.is_pinned(),
                 finalization_locked: staged && locked,
                 unvetted: staged && hooks::is_unvetted(d),
+                health: store.as_ref().map(|s| s.state_of(&id)),
+                attempts: entry.map(|e| e.attempts).unwrap_or(0),
+                on_trial: entry.is_some_and(|e| e.on_trial()),
+                health_reason: entry.and_then(|e| e.reason.clone()),
+                health_changed: entry.map(|e| e.changed.clone()),
+                pinned_by_stagehand: store.as_ref().is_some_and(|s| s.pinned_by_stagehand(&id)),
             }
         })
         .collect();
     Ok(Status {
         deployments,
         cleanup_pending: cleanup::stamp_exists(sysroot),
+        denylist: store
+            .as_ref()
+            .map(|s| s.denylist().to_vec())
+            .unwrap_or_default(),
+        last_rollback: store.as_ref().and_then(|s| s.last_rollback().cloned()),
+        health_error,
     })
 }

@@ -2,7 +2,7 @@
 //! in the same booted test-bed sysroot, in the same run.
 //!
 //! Usage: `cargo run --release -p stagehand-bench [-- [--reps N] [--files N] [BENCH...]]`
-//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks` (default: all). Prints one table row per
+//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks`, `trial-end` (default: all). Prints one table row per
 //! timed benchmark with the median wall time of each side and their ratio,
 //! then the figures that are not times (bytes reclaimed by the cleanup).
 //!
@@ -176,6 +176,15 @@ fn inner(args: &[String]) -> Result<(), String> {
                 let direct = t.elapsed() / n;
                 println!("{} {}", sandboxed.as_nanos(), direct.as_nanos());
             }
+            Ok(())
+        }
+        Some("mark-good") => {
+            let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
+                .map_err(|e| e.to_string())?;
+            let lock = stagehand::SysrootLock::acquire(&sysroot, Duration::from_secs(60), None)
+                .map_err(|e| e.to_string())?;
+            stagehand::health::mark_good(&lock, &stagehand::HealthOptions::default(), None)
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         other => Err(format!("unknown inner benchmark {other:?}")),
@@ -450,6 +459,59 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
     (rows, figure)
 }
 
+/// The end of a trial: v3 booted on trial with v2 and v1 pinned by
+/// stagehand; mark-good records the verdict, releases both pins and drops the
+/// deployment only the pin kept. The ostree CLI does the same deployment work
+/// (two unpins, one undeploy) without a verdict to record; its undeploy also
+/// deletes the deployment and prunes the repo, which stagehand leaves to the
+/// next cleanup (2022.7's `undeploy` has no option to skip it).
+fn bench_trial_end(reps: usize) -> Row {
+    let mut tb = Testbed::new();
+    let exe = std::env::current_exe().unwrap();
+    tb.expose(exe.parent().unwrap());
+    for v in ["1.0", "2.0"] {
+        let c = tb.commit(&Commit::new(v));
+        tb.deploy(&c);
+    }
+    let v3 = tb.commit(&Commit::new("3.0"));
+    {
+        let m = tb.boot_default();
+        m.ok(&[m.host_path(&exe).as_str(), "__inner", "stage", &v3]);
+        m.shutdown();
+    }
+    let d = tb.deployments();
+    assert!(d.len() == 3 && d[1].pinned && d[2].pinned, "{d:?}");
+    let saved = tb.save_state();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..reps {
+        tb.restore_state(&saved);
+        let m = tb.boot_default();
+        let exe_in = m.host_path(&exe);
+        ours.push(time(|| {
+            m.ok(&[exe_in.as_str(), "__inner", "mark-good"]);
+        }));
+        assert_eq!(m.status().len(), 2);
+        drop(m);
+        tb.restore_state(&saved);
+        let m = tb.boot_default();
+        theirs.push(time(|| {
+            m.ok(&["ostree", "admin", "pin", "--unpin", "1", "2"]);
+            m.ok(&["ostree", "admin", "undeploy", "2"]);
+        }));
+        assert_eq!(m.status().len(), 2);
+    }
+    Row {
+        name: "end of a trial: mark-good, 2 unpins, 1 drop".into(),
+        ours,
+        theirs,
+        target: Target::Ratio(1.0),
+        note:
+            "vs `ostree admin pin --unpin 1 2` + `undeploy 2` (records no verdict, but also prunes)"
+                .into(),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(|s| s.as_str()) == Some("__inner") {
@@ -468,7 +530,7 @@ fn main() {
             "--reps" => reps = it.next().and_then(|s| s.parse().ok()).expect("--reps N"),
             "--files" => files = it.next().and_then(|s| s.parse().ok()).expect("--files N"),
             "-h" | "--help" => {
-                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks]");
+                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks] [trial-end]");
                 return;
             }
             b => which.push(b.to_string()),
@@ -491,6 +553,9 @@ fn main() {
         let (more, figure) = bench_cleanup(reps, files);
         rows.extend(more);
         figures.push(figure);
+    }
+    if all || which.iter().any(|w| w == "trial-end") {
+        rows.push(bench_trial_end(reps));
     }
     let ostree_version = Command::new("ostree")
         .arg("--version")

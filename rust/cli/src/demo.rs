@@ -121,8 +121,16 @@ pub fn run(files: usize) -> Result<(), String> {
     {
         return Err("an /etc edit was lost".into());
     }
+
+    step(
+        9,
+        "Health: assess the boot early, mark good after boot-complete.target",
+    );
+    stagehand(&m, &exe_in, &["assess"], "assess")?;
+    stagehand(&m, &exe_in, &["mark-good"], "mark-good")?;
+    stagehand(&m, &exe_in, &["status"], "status")?;
     m.power_off();
-    println!("\nDemo complete: staged, finalized at shutdown, rebooted into 2.0, and nothing in /etc was lost.");
+    println!("\nDemo complete: staged, finalized at shutdown, rebooted into 2.0, nothing in /etc was lost, and 2.0 is marked good.");
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 mod cmd_cleanup;
 mod cmd_guard;
+mod cmd_health;
 mod cmd_hooks;
 mod demo;
 mod logger;
@@ -70,6 +71,11 @@ enum Cmd {
         /// Per-hook timeout in seconds.
         #[arg(long, value_name = "SECS")]
         hook_timeout: Option<u64>,
+        /// Stage the commit even if it is on the denylist (an explicit retry).
+        #[arg(long)]
+        allow_denylisted: bool,
+        #[command(flatten)]
+        keep: cmd_health::KeepArgs,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -90,6 +96,8 @@ enum Cmd {
     Autocleanup(cmd_cleanup::AutocleanupArgs),
     /// Pre-upgrade hooks: dry run (check REV) and recovery after an interrupted staging.
     Hooks(cmd_hooks::HooksArgs),
+    #[command(flatten)]
+    Health(cmd_health::HealthCmd),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -190,9 +198,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             lock_finalization,
             no_hooks,
             hook_timeout,
+            allow_denylisted,
+            keep,
             json,
         } => {
-            let mut opts = StageOptions::new(rev.clone()).lock_finalization(*lock_finalization);
+            let mut opts = StageOptions::new(rev.clone())
+                .lock_finalization(*lock_finalization)
+                .allow_denylisted(*allow_denylisted)
+                .health(keep.options());
             if let Some(s) = stateroot {
                 opts = opts.stateroot(s.clone());
             }
@@ -277,6 +290,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             ),
         },
         Cmd::Hooks(args) => cmd_hooks::run(&cli, &sysroot, args)?,
+        Cmd::Health(c) => cmd_health::run(&cli, &sysroot, c)?,
         Cmd::Demo { .. } | Cmd::Guard(_) | Cmd::FinalizeStamp(_) | Cmd::Autocleanup(_) => {
             unreachable!()
         }
@@ -322,5 +336,7 @@ fn print_status(st: &stagehand::Status) {
         if let Some(v) = &d.version {
             println!("    Version: {v}");
         }
+        cmd_health::print_deployment_health(d);
     }
+    cmd_health::print_status_health(st);
 }

@@ -21,6 +21,10 @@
 //! [`Machine::finalize`] runs `ostree admin finalize-staged` as the shutdown
 //! unit does; booting another deployment simulates a reboot into it.
 //!
+//! [`Testbed::save_state`] and [`Testbed::restore_state`] copy the sysroot
+//! aside and back, so a test can start an operation many times from the same
+//! state (to interrupt it at every step, for example).
+//!
 //! Nothing outlives the handles: the namespace dies with its init (killed on
 //! drop, and killed by the kernel if the test process dies), its mounts were
 //! never visible outside it, and the temporary directory is removed on drop,
@@ -333,6 +337,13 @@ pub fn parse_admin_status(text: &str) -> Vec<Deployment> {
     out
 }
 
+/// A copy of a test bed's sysroot (see [`Testbed::save_state`]); it lives in
+/// the test bed's directory and goes with it.
+#[derive(Debug)]
+pub struct SavedState {
+    dir: PathBuf,
+}
+
 /// A throwaway sysroot. Removed with everything in it on drop.
 #[derive(Debug)]
 pub struct Testbed {
@@ -343,6 +354,8 @@ pub struct Testbed {
     stateroot: String,
     exposed: Vec<PathBuf>,
     commits: std::cell::Cell<u32>,
+    running: std::cell::Cell<u32>,
+    saved: std::cell::Cell<u32>,
 }
 
 impl Testbed {
@@ -374,6 +387,8 @@ impl Testbed {
             stateroot: stateroot.into(),
             exposed: Vec::new(),
             commits: std::cell::Cell::new(0),
+            running: std::cell::Cell::new(0),
+            saved: std::cell::Cell::new(0),
         };
         tb.ostree_sysroot(&["admin", "init-fs", "--modern", "."]);
         tb.ostree_sysroot(&["admin", "os-init", stateroot]);
@@ -640,6 +655,38 @@ impl Testbed {
         let set = object_set(&fresh);
         let _ = std::fs::remove_dir_all(&fresh);
         set
+    }
+
+    /// Copy the whole sysroot aside (`cp -a`, so hardlinks between the repo
+    /// and the deployments stay hardlinks in the copy) to put it back later
+    /// with [`Testbed::restore_state`]: for tests that interrupt an operation
+    /// at every step and need the same starting point each time. Panics while
+    /// a machine is running (its mounts would see a half-copied sysroot).
+    pub fn save_state(&self) -> SavedState {
+        assert_eq!(self.running.get(), 0, "save_state with a machine running");
+        let n = self.saved.get() + 1;
+        self.saved.set(n);
+        let dir = self.root.join(format!("saved-{n}"));
+        run_ok(Command::new("cp").arg("-a").arg(&self.sysroot).arg(&dir));
+        SavedState { dir }
+    }
+
+    /// Replace the sysroot with a copy taken by [`Testbed::save_state`]
+    /// (the copy stays, so it can be restored again). Panics while a machine
+    /// is running: its root and mounts are directories of the old sysroot.
+    pub fn restore_state(&self, saved: &SavedState) {
+        assert_eq!(
+            self.running.get(),
+            0,
+            "restore_state with a machine running"
+        );
+        std::fs::remove_dir_all(&self.sysroot).expect("removing the sysroot");
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&saved.dir)
+                .arg(&self.sysroot),
+        );
     }
 
     /// Number of objects and their total bytes in the sysroot repository.
@@ -1013,6 +1060,7 @@ impl<'t> Machine<'t> {
             init_pid > 0,
             "could not find the init of the booted namespace"
         );
+        tb.running.set(tb.running.get() + 1);
         Machine {
             tb,
             deployment,
@@ -1139,6 +1187,7 @@ impl<'t> Machine<'t> {
             // unshare reaps the namespace's init and exits; waiting for it
             // means the namespace, and every mount in it, is gone on return.
             let _ = c.wait();
+            self.tb.running.set(self.tb.running.get() - 1);
         }
     }
 }

@@ -136,3 +136,39 @@ fn init_reaps_orphans() {
     }
     assert!(zombies.is_empty(), "zombies left: {zombies}");
 }
+
+#[test]
+fn saved_state_restores_the_exact_sysroot_with_its_hardlinks() {
+    use std::os::unix::fs::MetadataExt;
+    let (tb, sums) = stagehand_testbed::Testbed::with_deployments(&["1.0"]);
+    let before = tb.deployments();
+    let saved = tb.save_state();
+    let v2 = tb.commit(&Commit::new("2.0"));
+    tb.deploy(&v2);
+    {
+        let m = tb.boot_default();
+        m.sh("echo x > /etc/new");
+    }
+    assert_ne!(tb.deployments(), before);
+    tb.restore_state(&saved);
+    assert_eq!(tb.deployments(), before);
+    assert_eq!(tb.deployments()[0].checksum, sums[0]);
+    // Deployment files are still hardlinks into the repository.
+    let f = tb
+        .deployment_dir(&before[0])
+        .join("usr/share/testbed/00/f0");
+    assert!(std::fs::metadata(&f).unwrap().nlink() >= 2);
+    let m = tb.boot_default();
+    assert!(!m.run(&["test", "-e", "/etc/new"]).status.success());
+    assert_eq!(m.sh("cat /etc/motd"), "Testbed OS 1.0\n");
+    // Restoring under a running machine is refused.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tb.restore_state(&saved)));
+    assert!(
+        r.is_err(),
+        "restore_state with a machine running must panic"
+    );
+    drop(m);
+    // The saved copy stays usable.
+    tb.restore_state(&saved);
+    assert_eq!(tb.deployments(), before);
+}

@@ -1,0 +1,130 @@
+//! Deployment health: seed 000's untested / failed / recent flags per
+//! deployment, a durable store, mark-good / mark-bad, boot assessment with
+//! automatic rollback, a denylist against "flapping", and two known-good
+//! deployments kept while a new one is on trial.
+//!
+//! - [`model`]: the flags, the table that reads them, the records.
+//! - [`store`]: the one file per sysroot that holds it all.
+//! - transitions: [`mark_good`], [`mark_bad`], [`assess`], and staging
+//!   ([`crate::stage()`] starts a trial), each one atomic store write, ordered
+//!   so that a crash between any two system calls leaves a state the table
+//!   reads correctly and the next operation converges.
+//! - [`denylist`], [`denylist_remove`], [`reset`], [`read`].
+//!
+//! Health is keyed by [`crate::DeploymentId`] (stateroot, checksum, serial), never by
+//! a position in the boot menu: a staged deployment keeps its identity when
+//! it is finalized, so the record written at staging is the one found after
+//! the reboot.
+//!
+//! Boot assessment takes [`BootEvidence`] from the bootloader (the bootloader
+//! backends of the boot-assessment work provide it): only a bootloader that
+//! says it fell back because tries ran out makes a deployment that did not
+//! boot count as failed. Without evidence, booting an older deployment is
+//! treated as a person's choice, and nothing is marked.
+
+pub mod model;
+mod ops;
+mod retention;
+pub mod store;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use model::{
+    Denied, Entry, Flags, ImpossibleFlags, Pending, PinRecord, Reading, RollbackRecord, State,
+    Trigger,
+};
+pub(crate) use ops::{after_unstage, stage_begin, stage_end};
+pub use ops::{
+    assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, MarkBadOutcome,
+    MarkGoodOutcome, Outcome, ResetOutcome, Verdict,
+};
+pub use store::{store_path, Store};
+
+use crate::error::{IoResultExt, Result};
+use crate::fsutil;
+
+/// How health operations treat retention. Built with [`HealthOptions::new`]
+/// (or `default()`) and its setters, so new options never break callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthOptions {
+    pub(crate) keep_known_good: bool,
+}
+
+impl Default for HealthOptions {
+    fn default() -> Self {
+        HealthOptions {
+            keep_known_good: true,
+        }
+    }
+}
+
+impl HealthOptions {
+    /// The defaults: keep two known-good deployments during a trial.
+    pub fn new() -> HealthOptions {
+        HealthOptions::default()
+    }
+
+    /// While a deployment is on trial, pin the two newest known-good
+    /// deployments so finalization and cleanup cannot drop them (default:
+    /// on). Costs one more deployment in `/boot` during a trial.
+    pub fn keep_known_good(mut self, keep: bool) -> Self {
+        self.keep_known_good = keep;
+        self
+    }
+
+    /// Whether two known-good deployments are kept during a trial.
+    pub fn keeps_known_good(&self) -> bool {
+        self.keep_known_good
+    }
+}
+
+/// What the bootloader knows about how this boot's entry was chosen.
+///
+/// Only [`BootEvidence::Fallback`] lets [`assess`] conclude that a newer
+/// deployment did not boot: a person choosing an older entry in the boot menu
+/// is not a failure, and without a bootloader that counts tries the two
+/// cannot be told apart, so the default is to assume a choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
+pub enum BootEvidence {
+    /// Nothing is known (the `none` backend): conservative, nothing is marked.
+    #[default]
+    Unknown,
+    /// The bootloader fell back: the default entry's boot tries ran out
+    /// (grubenv `boot_counter` reached 0 without `boot_success`, or a
+    /// systemd-boot entry counted down to `+0`).
+    Fallback {
+        /// How many tries the entry had, if the backend knows.
+        tries: Option<u32>,
+    },
+    /// A person picked the entry by hand.
+    ManualChoice,
+}
+
+/// Where the current boot's token lives: `/run` is empty at every boot.
+pub const BOOT_TOKEN_PATH: &str = "/run/stagehand/boot-token";
+
+/// A token that names the current boot, so a boot is counted once however
+/// often assessment runs in it.
+///
+/// Random, kept in `/run` (a fresh tmpfs at every boot). The kernel's
+/// `boot_id` would do on real machines, but it does not change when a
+/// container or the test bed "reboots" into another deployment, and `/run`
+/// does.
+pub fn boot_token() -> Result<String> {
+    let path = Path::new(BOOT_TOKEN_PATH);
+    if let Some(b) = fsutil::read_optional(path)? {
+        let s = String::from_utf8_lossy(&b).trim().to_string();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    let token = glib::uuid_string_random().to_string();
+    fsutil::write_atomic(path, format!("{token}\n").as_bytes())?;
+    Ok(token)
+}
