@@ -9,7 +9,10 @@
 //! - [`hooks`]: pre-upgrade hooks shipped in the new image that can veto it;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities;
 //! - [`redline`]: the interrupted-operation guard, a "red line" stamp around a
-//!   step that must never silently run twice.
+//!   step that must never silently run twice;
+//! - [`bootloader`]: boot counters (GRUB environment block, systemd boot
+//!   counting, none) — the bootloader's half of boot assessment;
+//! - [`config`]: the configuration file, `/etc/stagehand/stagehand.conf`.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
 //! caller; functions that change deployments take a [`SysrootLock`], proof
@@ -21,6 +24,8 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod bootloader;
+pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod hooks;
@@ -30,6 +35,8 @@ pub mod stage;
 pub mod status;
 pub mod sysroot;
 
+pub use bootloader::{BootCounter, BootEvidence, CounterState, Target};
+pub use config::Config;
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use hooks::HookOptions;
 pub use stage::{
