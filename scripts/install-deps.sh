@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-PKGS="ostree libostree-dev libglib2.0-dev pkg-config gcc g++ bubblewrap grub-common \
+PKGS="ostree libostree-dev libglib2.0-dev pkg-config gcc g++ bubblewrap grub-common grub-emu \
       util-linux strace valgrind meson ninja-build systemd e2fsprogs curl ca-certificates"
 missing=""
 for p in $PKGS; do

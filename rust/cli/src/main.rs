@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_bootloader;
 mod cmd_guard;
 mod demo;
 mod logger;
@@ -82,6 +83,8 @@ enum Cmd {
     },
     /// Interrupted-operation guard: a "red line" stamp around a step that must not run twice.
     Guard(cmd_guard::GuardArgs),
+    /// The bootloader's boot counter: status, arm, bless, disarm, and the GRUB script.
+    Bootloader(cmd_bootloader::BootloaderArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -157,6 +160,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     // The guard never touches the sysroot: it may run before one is mounted.
     if let Cmd::Guard(args) = &cli.command {
         return cmd_guard::run(args);
+    }
+    if let Cmd::Bootloader(args) = &cli.command {
+        return cmd_bootloader::run(&cli.sysroot, args);
     }
     let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
     match &cli.command {
@@ -266,7 +272,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             ),
         },
-        Cmd::Demo { .. } | Cmd::Guard(_) => unreachable!(),
+        Cmd::Demo { .. } | Cmd::Guard(_) | Cmd::Bootloader(_) => unreachable!(),
     }
     Ok(())
 }
