@@ -1113,3 +1113,28 @@ fn configuration_errors_name_the_file_and_line() {
     );
     assert_fails(&out, ErrorCode::InvalidArgument, "1 to 16");
 }
+
+/// A read-only /boot (as on systems that mount it so) is reported as such,
+/// and nothing is written.
+#[test]
+fn a_read_only_boot_is_reported_and_left_alone() {
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let (_t, dir) = scratch();
+    let f = grub_editenv_block(&dir);
+    let before = std::fs::read(&f).unwrap();
+    let script = format!(
+        "set -e; mount --bind '{d}' '{d}'; mount -o remount,bind,ro '{d}'; \
+         exec '{EXE}' --sysroot '{s}' bootloader --config /nonexistent --grubenv '{f}' arm",
+        d = dir.display(),
+        s = tb.sysroot().display(),
+        f = f.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("OSTREE_SYSROOT_DEBUG", "mutable-deployments")
+        .output()
+        .unwrap();
+    assert_fails(&out, ErrorCode::ReadOnly, "read-only");
+    assert_eq!(std::fs::read(&f).unwrap(), before);
+    assert_eq!(listing(&dir), ["grubenv"]);
+}
