@@ -104,7 +104,7 @@ pub const BOOT_COUNTER: &str = "boot_counter";
 /// The variable userspace sets to `1` once a boot is known to be good.
 pub const BOOT_SUCCESS: &str = "boot_success";
 
-/// Where distributions keep the block, in the order [`super::detect`] looks:
+/// Where distributions keep the block, in the order [`super::select`] looks:
 /// Fedora and its derivatives, then Debian and its derivatives.
 pub const DEFAULT_PATHS: [&str; 2] = ["/boot/grub2/grubenv", "/boot/grub/grubenv"];
 
