@@ -35,7 +35,6 @@ pub mod stage;
 pub mod status;
 pub mod sysroot;
 
-pub use bootloader::{BootCounter, BootEvidence, CounterState, Target};
 pub use config::Config;
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use hooks::HookOptions;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use stagehand::bootloader::{self, grubenv, Backend, BootEvidence, CounterState, Target};
+use stagehand::bootloader::{self, grubenv, Backend, CounterEvidence, CounterState, Target};
 use stagehand::config::{self, Config};
 use stagehand::DeploymentId;
 
@@ -75,7 +75,7 @@ struct StatusJson<'a> {
     deployment: String,
     booted: Option<String>,
     counter: CounterState,
-    evidence: BootEvidence,
+    evidence: CounterEvidence,
     #[serde(skip_serializing_if = "Option::is_none")]
     grubenv: Option<Vec<(String, String)>>,
 }
@@ -136,7 +136,7 @@ pub fn run(sysroot_path: &Path, args: &BootloaderArgs) -> Result<(), CliError> {
             let state = counter.state(&t)?;
             let evidence = match &booted {
                 Some(b) => state.evidence(b == &d),
-                None => BootEvidence::NoEvidence,
+                None => CounterEvidence::NoEvidence,
             };
             let vars = match counter.backend() {
                 Backend::Grubenv => counter
@@ -237,13 +237,14 @@ fn describe_state(s: &CounterState) -> String {
     }
 }
 
-fn describe_evidence(e: &BootEvidence) -> String {
+fn describe_evidence(e: &CounterEvidence) -> String {
     match e {
-        BootEvidence::OnTrial { left } => format!("the deployment is on trial ({left} left)"),
-        BootEvidence::BootloaderFallback => {
-            "the bootloader fell back: the deployment failed to boot".into()
-        }
-        BootEvidence::ManualChoice => "a person chose the boot entry".into(),
-        BootEvidence::NoEvidence => "no evidence from the bootloader".into(),
+        CounterEvidence::OnTrial { left } => format!("the deployment is on trial ({left} left)"),
+        CounterEvidence::BootloaderFallback { tries } => format!(
+            "the bootloader fell back: the deployment failed to boot{}",
+            tries.map(|t| format!(" ({t} tries)")).unwrap_or_default()
+        ),
+        CounterEvidence::ManualChoice => "a person chose the boot entry".into(),
+        CounterEvidence::NoEvidence => "no evidence from the bootloader".into(),
     }
 }

@@ -151,9 +151,15 @@ pub enum CounterState {
 }
 
 /// Why this boot booted what it did, as far as the bootloader can tell.
+///
+/// Boot assessment (`stagehand::health::assess`) takes its own `BootEvidence`; the
+/// mapping is one-to-one: `BootloaderFallback { tries }` is its
+/// `Fallback { tries }`, `ManualChoice` its `ManualChoice`, and `OnTrial` /
+/// `NoEvidence` its `Unknown` (the booted deployment is the one on trial, or
+/// the bootloader says nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "evidence", rename_all = "kebab-case")]
-pub enum BootEvidence {
+pub enum CounterEvidence {
     /// The target is booted and its counter is running: it is on trial.
     OnTrial {
         /// Boots left after this one.
@@ -161,7 +167,10 @@ pub enum BootEvidence {
     },
     /// The target's tries ran out and the bootloader booted another entry by
     /// itself: the target failed to boot.
-    BootloaderFallback,
+    BootloaderFallback {
+        /// The boots the target had, where the backend records them (BLS).
+        tries: Option<u32>,
+    },
     /// A person chose the entry: another one while the target still had
     /// tries (the bootloader would have booted the target), or the target
     /// after its tries ran out. Never a reason to mark anything bad.
@@ -173,13 +182,15 @@ pub enum BootEvidence {
 impl CounterState {
     /// Interpret the counter of the deployment on trial for this boot;
     /// `booted_is_target` says whether the booted deployment is that one.
-    pub fn evidence(&self, booted_is_target: bool) -> BootEvidence {
+    pub fn evidence(&self, booted_is_target: bool) -> CounterEvidence {
         match (*self, booted_is_target) {
-            (CounterState::Counting { left, .. }, true) => BootEvidence::OnTrial { left },
-            (CounterState::Counting { .. }, false) => BootEvidence::ManualChoice,
-            (CounterState::Exhausted { .. }, true) => BootEvidence::ManualChoice,
-            (CounterState::Exhausted { .. }, false) => BootEvidence::BootloaderFallback,
-            (CounterState::NotArmed | CounterState::NoCounter, _) => BootEvidence::NoEvidence,
+            (CounterState::Counting { left, .. }, true) => CounterEvidence::OnTrial { left },
+            (CounterState::Counting { .. }, false) => CounterEvidence::ManualChoice,
+            (CounterState::Exhausted { .. }, true) => CounterEvidence::ManualChoice,
+            (CounterState::Exhausted { done }, false) => {
+                CounterEvidence::BootloaderFallback { tries: done }
+            }
+            (CounterState::NotArmed | CounterState::NoCounter, _) => CounterEvidence::NoEvidence,
         }
     }
 }
@@ -374,7 +385,7 @@ mod tests {
 
     #[test]
     fn evidence_tells_fallback_from_manual_choice() {
-        use BootEvidence::*;
+        use CounterEvidence::*;
         let counting = CounterState::Counting {
             left: 2,
             done: None,
@@ -382,7 +393,10 @@ mod tests {
         let exhausted = CounterState::Exhausted { done: Some(3) };
         assert_eq!(counting.evidence(true), OnTrial { left: 2 });
         assert_eq!(counting.evidence(false), ManualChoice);
-        assert_eq!(exhausted.evidence(false), BootloaderFallback);
+        assert_eq!(
+            exhausted.evidence(false),
+            BootloaderFallback { tries: Some(3) }
+        );
         assert_eq!(exhausted.evidence(true), ManualChoice);
         for s in [CounterState::NotArmed, CounterState::NoCounter] {
             assert_eq!(s.evidence(true), NoEvidence);
@@ -418,8 +432,11 @@ mod tests {
             j,
             serde_json::json!({"state": "counting", "left": 1, "done": 2})
         );
-        let j = serde_json::to_value(BootEvidence::BootloaderFallback).unwrap();
-        assert_eq!(j, serde_json::json!({"evidence": "bootloader-fallback"}));
+        let j = serde_json::to_value(CounterEvidence::BootloaderFallback { tries: None }).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"evidence": "bootloader-fallback", "tries": null})
+        );
     }
 
     #[test]
