@@ -16,6 +16,9 @@
 //!   the boot after a staged deployment was really finalized;
 //! - [`health`]: per-deployment health (untested / failed / recent), mark-good,
 //!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
+//! - [`bootloader`]: boot counters (GRUB environment block, systemd boot
+//!   counting, none) — the bootloader's half of boot assessment;
+//! - [`config`]: the configuration file, `/etc/stagehand/stagehand.conf`;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -28,7 +31,9 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod bootloader;
 pub mod cleanup;
+pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod health;
@@ -43,6 +48,7 @@ pub use cleanup::{
     autocleanup, pending_cleanup, record_finalized, record_staged, run_cleanup, CleanupOptions,
     CleanupReport, CleanupStamp, FinalizeOutcome,
 };
+pub use config::Config;
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use health::{BootEvidence, HealthOptions};
 pub use hooks::{HookOptions, HookOrigin, HookReport, HookRun, RecoverOutcome};
