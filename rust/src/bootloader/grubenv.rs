@@ -81,12 +81,11 @@
 //! drive reboots; `data/grub/08_stagehand-boot-counting` is the GRUB script
 //! for distributions that ship none.
 
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fsutil::{self, DirLock};
 
 use super::{Backend, BootCounter, CounterState, Target, MAX_TRIES};
 
@@ -406,50 +405,6 @@ fn resolve(path: &Path) -> Result<PathBuf> {
             )
         }),
         _ => Ok(path.to_owned()),
-    }
-}
-
-/// An exclusive `flock` on the directory holding the block, held by every
-/// stagehand writer for its read-modify-write.
-struct DirLock {
-    dir: PathBuf,
-    fd: OwnedFd,
-}
-
-impl DirLock {
-    fn acquire(dir: &Path) -> Result<DirLock> {
-        let fd = fsutil::open_dir(dir)?;
-        rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("locking directory", dir, e.into()))?;
-        Ok(DirLock {
-            dir: dir.to_owned(),
-            fd,
-        })
-    }
-
-    /// Remove temporary files a killed stagehand writer left (safe: every
-    /// writer holds this lock while its temporary file exists).
-    fn remove_stale_temps(&self, name: &str) {
-        let prefix = format!(".{name}.tmp");
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let Some(file) = file.to_str() else { continue };
-            let stale = file
-                .strip_prefix(&prefix)
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-            if stale {
-                match rustix::fs::unlinkat(&self.fd, file, rustix::fs::AtFlags::empty()) {
-                    Ok(()) => log::info!(
-                        "removed {} left by an interrupted writer",
-                        self.dir.join(file).display()
-                    ),
-                    Err(e) => log::debug!("cannot remove {file}: {e}"),
-                }
-            }
-        }
     }
 }
 
