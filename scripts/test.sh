@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, integration, booted test beds)"
 cargo test --workspace --locked
 
-step "meson: libstagehand-1, header, install, C tests (GTest/TAP, valgrind)"
+step "meson: libstagehand-1, header, C++ binding, install, C and C++ tests (GTest/TAP, valgrind)"
 # Reuses the dev build cargo test just made (same target dir and profile):
 # only the C ABI's static library is compiled on top of it.
 builddir=target/meson
