@@ -609,6 +609,18 @@ const StagehandDeploymentStatus *stagehand_status_get_deployment(const Stagehand
                                                                  guint index);
 
 /**
+ * stagehand_status_get_cleanup_pending:
+ * @status: a #StagehandStatus
+ *
+ * Whether a cleanup stamp is present (a finalization happened and nothing
+ * has pruned after it yet). %TRUE also for a stamp that cannot be read:
+ * stagehand_pending_cleanup() says what it holds, or why it is corrupt.
+ *
+ * Returns: %TRUE when a cleanup is pending
+ */
+gboolean stagehand_status_get_cleanup_pending(const StagehandStatus *status);
+
+/**
  * stagehand_deployment_status_get_stateroot:
  * @deployment: a #StagehandDeploymentStatus
  *

@@ -217,6 +217,8 @@ test_other_null_args (void)
   g_assert_false (stagehand_stage_result_get_finalization_locked (NULL));
   CRITICAL ("stagehand_status_get_n_deployments", "status != NULL");
   g_assert_cmpuint (stagehand_status_get_n_deployments (NULL), ==, 0);
+  CRITICAL ("stagehand_status_get_cleanup_pending", "status != NULL");
+  g_assert_false (stagehand_status_get_cleanup_pending (NULL));
   CRITICAL ("stagehand_status_get_deployment", "status != NULL");
   g_assert_null (stagehand_status_get_deployment (NULL, 0));
   CRITICAL ("stagehand_deployment_status_get_stateroot", "deployment != NULL");

@@ -884,6 +884,17 @@ repo_usage (guint64 *objects, guint64 *bytes)
     }
 }
 
+/* stagehand_status()'s view of the stamp. */
+static gboolean
+status_cleanup_pending (OstreeSysroot *sysroot)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StagehandStatus) status = stagehand_status (sysroot, NULL, &error);
+
+  g_assert_no_error (error);
+  return stagehand_status_get_cleanup_pending (status);
+}
+
 static StagehandFinalizeResult *
 record_finalized_locked (OstreeSysroot *sysroot)
 {
@@ -950,6 +961,7 @@ test_cycle_outcomes (void)
   g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
   g_assert_no_error (error);
   g_assert_null (stamp);
+  g_assert_false (status_cleanup_pending (sysroot));
 
   /* Nothing staged: nothing recorded, nothing concluded. */
   id = (char *) "not cleared";
@@ -1063,6 +1075,7 @@ test_cycle_shutdown (void)
   g_assert_cmpuint (stagehand_cleanup_stamp_get_format_version (stamp), ==, 0);
   text = read_file (STAMP);
   g_assert_true (g_str_has_prefix (text, "stagehand-cleanup-stamp 1\n"));
+  g_assert_true (status_cleanup_pending (sysroot));
 
   /* The real CLI: 2.0 is the default now, 0.9 is gone with its checkout,
    * but not its objects: that is the cleanup's job, next boot. */
@@ -1154,6 +1167,7 @@ test_cycle_autocleanup (void)
   g_clear_pointer (&stamp, stagehand_cleanup_stamp_free);
   g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
   g_assert_null (stamp);
+  g_assert_false (status_cleanup_pending (sysroot));
   spawn_ok (fsck);
 
   /* Nothing pending: nothing done, at once. */
@@ -1240,6 +1254,8 @@ test_cycle_other_stamps (void)
   ostree_sysroot_unlock (sysroot);
   kept = read_file (STAMP);
   g_assert_cmpstr (kept, ==, garbage);
+  /* The status says a cleanup is pending all the same. */
+  g_assert_true (status_cleanup_pending (sysroot));
 
   /* The administrator's override cleans up and removes it. */
   stagehand_cleanup_options_set_force (force, TRUE);
