@@ -145,7 +145,8 @@ pub enum Deadline {
 /// Seconds since boot (`CLOCK_BOOTTIME`, which counts suspend too, as the
 /// first field of `/proc/uptime` does).
 pub fn since_boot() -> Result<Duration> {
-    let text = std::fs::read_to_string("/proc/uptime").map_err(|e| Error::io("reading", Path::new("/proc/uptime"), e))?;
+    let text = std::fs::read_to_string("/proc/uptime")
+        .map_err(|e| Error::io("reading", Path::new("/proc/uptime"), e))?;
     let secs: f64 = text
         .split_whitespace()
         .next()
@@ -407,7 +408,9 @@ impl BootAssessment {
         let booted = sysroot
             .booted_deployment()
             .map(|d| DeploymentId::of(&d))
-            .ok_or_else(|| Error::NotBooted("the health deadline applies to the booted deployment".into()))?;
+            .ok_or_else(|| {
+                Error::NotBooted("the health deadline applies to the booted deployment".into())
+            })?;
         let store = Store::read(sysroot)?;
         if !on_trial(&store, &booted) {
             return Ok(Deadline::NotOnTrial { booted });

@@ -87,9 +87,9 @@ pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), 
     } else {
         println!("{outcome}");
         match &armed {
-            Some(Armed::Armed {
-                backend, tries, ..
-            }) => println!("armed the {backend} boot counter: {tries} tries"),
+            Some(Armed::Armed { backend, tries, .. }) => {
+                println!("armed the {backend} boot counter: {tries} tries")
+            }
             Some(Armed::Skipped { reason, .. }) => println!("boot counter not armed: {reason}"),
             None => {}
         }

@@ -209,7 +209,10 @@ fn bad_update_falls_back_after_its_tries_is_denylisted_and_a_good_one_is_blessed
     ok_in(&m, &["stage", &v2]);
     assert_eq!(var(&tb, "boot_counter"), None, "never armed at staging");
     let out = shutdown(m);
-    assert!(out.contains("armed the grubenv boot counter: 2 tries"), "{out}");
+    assert!(
+        out.contains("armed the grubenv boot counter: 2 tries"),
+        "{out}"
+    );
     assert_eq!(var(&tb, "boot_counter").as_deref(), Some("2"));
     assert_eq!(var(&tb, "boot_success").as_deref(), Some("0"));
 
@@ -236,7 +239,11 @@ fn bad_update_falls_back_after_its_tries_is_denylisted_and_a_good_one_is_blessed
     assert_eq!(m.booted().checksum, v1);
     let u = machine_units(&m, "/bin/true");
     let r = run_ok(&m, &u.assess, "ExecStart");
-    assert!(stdout(&r).contains("the bootloader fell back"), "{}", r.transcript());
+    assert!(
+        stdout(&r).contains("the bootloader fell back"),
+        "{}",
+        r.transcript()
+    );
     let j = status_json(&m);
     assert_eq!(dep(&j, &v2)["health"], "failed", "{j:#}");
     assert!(
@@ -296,7 +303,10 @@ fn bad_update_falls_back_after_its_tries_is_denylisted_and_a_good_one_is_blessed
     assert_eq!(g["blessed"], false, "{g:#}");
     drop(m);
     let (choice, m) = reboot(&tb);
-    assert_eq!((choice, m.booted().checksum.as_str()), (GrubChoice::Default, v3.as_str()));
+    assert_eq!(
+        (choice, m.booted().checksum.as_str()),
+        (GrubChoice::Default, v3.as_str())
+    );
 }
 
 #[test]
@@ -354,7 +364,11 @@ fn a_boot_that_misses_the_deadline_is_marked_bad_and_rolled_back_without_a_reboo
     let u = machine_units(&m, "/bin/true");
     // Not on trial: the deadline ends at once.
     let r = run_ok(&m, &u.deadline, "ExecStart");
-    assert!(stdout(&r).contains("not on trial: no deadline"), "{}", r.transcript());
+    assert!(
+        stdout(&r).contains("not on trial: no deadline"),
+        "{}",
+        r.transcript()
+    );
     ok_in(&m, &["stage", &v2]);
     shutdown(m);
 
@@ -373,7 +387,10 @@ fn a_boot_that_misses_the_deadline_is_marked_bad_and_rolled_back_without_a_reboo
         "{out}"
     );
     assert!(out.contains("auto-reboot is off"), "{out}");
-    assert!(!m.run(&["test", "-e", "/run/stagehand/rebooted"]).status.success());
+    assert!(!m
+        .run(&["test", "-e", "/run/stagehand/rebooted"])
+        .status
+        .success());
     let j = status_json(&m);
     assert_eq!(dep(&j, &v2)["health"], "failed", "{j:#}");
     assert_eq!(j["denylist"][0]["checksum"], v2.as_str());
@@ -385,7 +402,10 @@ fn a_boot_that_misses_the_deadline_is_marked_bad_and_rolled_back_without_a_reboo
     drop(m);
     // The next boot is v1, by default, not by a fallback.
     let (choice, m) = reboot(&tb);
-    assert_eq!((choice, m.booted().checksum.as_str()), (GrubChoice::Default, v1.as_str()));
+    assert_eq!(
+        (choice, m.booted().checksum.as_str()),
+        (GrubChoice::Default, v1.as_str())
+    );
 }
 
 #[test]
@@ -402,7 +422,11 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     run_ok(&m, &u.assess, "ExecStart");
     m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
     let r = run_ok(&m, &u.deadline, "ExecStart");
-    assert!(stdout(&r).contains("rebooting into the rollback"), "{}", r.transcript());
+    assert!(
+        stdout(&r).contains("rebooting into the rollback"),
+        "{}",
+        r.transcript()
+    );
     m.sh("test -e /run/stagehand/rebooted");
     drop(m);
     let (_, m) = reboot(&tb);
@@ -420,7 +444,10 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     run_ok(&m, &u.assess, "ExecStart");
     for d in m.status() {
         if d.checksum != v3 {
-            ok_in(&m, &["mark-bad", "--deployment", &d.id(), "--reason", "test"]);
+            ok_in(
+                &m,
+                &["mark-bad", "--deployment", &d.id(), "--reason", "test"],
+            );
         }
     }
     let before = snapshot(&m);
@@ -430,7 +457,10 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     assert!(r.failed, "{}", r.transcript());
     let (_, o) = r.ran.last().unwrap();
     assert_eq!(o.status.code(), Some(exit_for(ErrorCode::NoKnownGood)));
-    assert!(!m.run(&["test", "-e", "/run/stagehand/rebooted"]).status.success());
+    assert!(!m
+        .run(&["test", "-e", "/run/stagehand/rebooted"])
+        .status
+        .success());
     assert_eq!(snapshot(&m), before);
     assert_eq!(std::fs::read(grubenv(&tb)).unwrap(), env_before);
     assert_eq!(dep(&status_json(&m), &v3)["on_trial"], true);
@@ -454,7 +484,10 @@ fn finalization_that_did_not_happen_arms_nothing() {
     let (_, m) = reboot(&tb);
     ok_in(&m, &["stage", &v2]);
     let out = shutdown(m);
-    assert!(out.contains("boot counter not armed: no boot counter"), "{out}");
+    assert!(
+        out.contains("boot counter not armed: no boot counter"),
+        "{out}"
+    );
     assert_eq!(var(&tb, "boot_counter"), None);
 }
 
@@ -470,7 +503,10 @@ fn a_garbage_counter_does_not_stop_assessment() {
     assert!(st.success());
     let v = json_in(&m, &["assess", "--json"]);
     assert!(
-        v["counter_error"].as_str().unwrap().contains("boot_counter"),
+        v["counter_error"]
+            .as_str()
+            .unwrap()
+            .contains("boot_counter"),
         "{v:#}"
     );
     assert_eq!(v["counted"], true);
@@ -512,7 +548,12 @@ fn analyze_verify(dir: &Path) -> std::process::Output {
 
 #[test]
 fn units_pass_systemd_analyze_verify() {
-    let bindir = Path::new(EXE).parent().unwrap().to_str().unwrap().to_string();
+    let bindir = Path::new(EXE)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let d = tempfile::tempdir().unwrap();
     install_units(d.path(), &bindir, "/bin/false");
     let out = analyze_verify(d.path());
@@ -538,7 +579,10 @@ fn units_follow_the_boot_complete_conventions() {
 
     // Assessment: early, before anything that could fail the boot.
     let a = &u.assess;
-    assert_eq!(a.value("Unit", "DefaultDependencies").as_deref(), Some("no"));
+    assert_eq!(
+        a.value("Unit", "DefaultDependencies").as_deref(),
+        Some("no")
+    );
     assert!(has(a, "Unit", "Before", "sysinit.target"));
     assert!(has(a, "Unit", "Before", "boot-complete.target"));
     assert_eq!(words(a, "Unit", "RequiresMountsFor"), ["/sysroot", "/boot"]);
@@ -557,7 +601,10 @@ fn units_follow_the_boot_complete_conventions() {
     assert_eq!(dl.value("Service", "Type").as_deref(), Some("exec"));
     assert!(!has(dl, "Unit", "Before", "multi-user.target"));
     assert!(has(dl, "Unit", "After", "stagehand-assess.service"));
-    assert_eq!(dl.exec("ExecStart")[0].argv.last().unwrap(), "health-deadline");
+    assert_eq!(
+        dl.exec("ExecStart")[0].argv.last().unwrap(),
+        "health-deadline"
+    );
 
     // A health check: before boot-complete.target and required by it.
     let c = &u.check;
@@ -568,7 +615,10 @@ fn units_follow_the_boot_complete_conventions() {
     // Arming rides on the finalize-stamp step: ostree's command first, ours
     // after it and never failing it.
     let stop = u.finalize.exec("ExecStop");
-    assert_eq!(stop[0].argv, ["/usr/bin/ostree", "admin", "finalize-staged"]);
+    assert_eq!(
+        stop[0].argv,
+        ["/usr/bin/ostree", "admin", "finalize-staged"]
+    );
     assert!(stop[1].ignore_failure);
     assert_eq!(stop[1].argv.last().unwrap(), "finalize-stamp");
 }
