@@ -253,13 +253,16 @@ impl BootAssessment {
 
     /// Stop counters that count for deployments no longer on trial. A global
     /// counter belongs to the default entry: it is stopped when the default
-    /// is not on trial. Per-entry counters: every such deployment's.
+    /// is not on trial. Per-entry counters: every such deployment's. The
+    /// booted deployment's counter is left to [`BootAssessment::mark_good`]
+    /// unless it has a failure verdict.
     fn settle(&self, sysroot: &ostree::Sysroot) -> Result<Vec<DeploymentId>> {
         let mut out = Vec::new();
         if self.counter().backend() == Backend::None {
             return Ok(out);
         }
         let store = Store::read(sysroot)?;
+        let booted = sysroot.booted_deployment().map(|d| DeploymentId::of(&d));
         let staged = sysroot.staged_deployment();
         let candidates: Vec<ostree::Deployment> = if self.global() {
             default_deployment(sysroot).into_iter().collect()
@@ -275,8 +278,8 @@ impl BootAssessment {
             if on_trial(&store, &t.id) {
                 continue;
             }
-            match self.counter().state(&t) {
-                Ok(s) if armed(&s) => {}
+            let state = match self.counter().state(&t) {
+                Ok(s) if armed(&s) => s,
                 Ok(_) => continue,
                 // A counter that cannot be read (garbage `boot_counter`) is
                 // left for a person: GRUB falls back on it by itself.
@@ -284,6 +287,20 @@ impl BootAssessment {
                     log::warn!("not settling the boot counter of {}: {e}", t.id);
                     continue;
                 }
+            };
+            // The booted deployment's own counter ends with mark-good's
+            // bless (or with a failure verdict): a deployment stagehand has
+            // no trial for may still be counted by the bootloader (libostree
+            // or another tool armed it), and stopping that early would take
+            // away the fallback for its next boots. A global counter that is
+            // exhausted is not the booted entry's: it belongs to the entry
+            // the bootloader fell back from.
+            let booted_fell_back = self.global() && matches!(state, CounterState::Exhausted { .. });
+            if booted.as_ref() == Some(&t.id)
+                && !store.entry(&t.id).is_some_and(|e| e.concluded_failed())
+                && !booted_fell_back
+            {
+                continue;
             }
             if self.counter().disarm(&t)? {
                 log::info!(

@@ -622,3 +622,76 @@ fn units_follow_the_boot_complete_conventions() {
     assert!(stop[1].ignore_failure);
     assert_eq!(stop[1].argv.last().unwrap(), "finalize-stamp");
 }
+
+fn entry_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bls_counters_of_deployments_not_on_trial_stop_and_the_booted_one_is_blessed() {
+    // Two deployments stagehand has no trial for (deployed with the ostree
+    // CLI), whose entries are counted as libostree 2025.3 and systemd-boot
+    // would leave them (libostree 2022.7 reads such names).
+    let (tb, sums) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let entries = tb.sysroot().join("boot/loader/entries");
+    let names = entry_names(&entries);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let count_all = || {
+        for n in &names {
+            std::fs::rename(
+                entries.join(n),
+                entries.join(n.replace(".conf", "+1-2.conf")),
+            )
+            .unwrap();
+        }
+    };
+    count_all();
+    let d = tb.deployments();
+    assert_eq!(d.len(), 2, "ostree reads counted names");
+    let etc = tb.deployment_dir(&d[0]).join("etc/stagehand");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("stagehand.conf"), "[bootloader]\nbackend = bls\n").unwrap();
+
+    let m = tb.boot(&d[0]);
+    assert_eq!(m.booted().checksum, sums[1]);
+    let v = json_in(&m, &["assess", "--json"]);
+    assert_eq!(v["backend"], "bls");
+    // The booted default is counting: on trial as far as the bootloader
+    // goes. Its counter is left for mark-good to bless; the other one, of a
+    // deployment not on trial, is stopped.
+    assert_eq!(v["counter_evidence"]["evidence"], "on-trial", "{v:#}");
+    assert_eq!(v["disarmed"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(v["disarmed"][0]["checksum"], sums[0].as_str(), "{v:#}");
+    let counted: Vec<String> = entry_names(&entries)
+        .into_iter()
+        .filter(|n| n.contains('+'))
+        .collect();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+
+    // Both counted again: mark-good blesses the booted entry and stops the other.
+    for n in entry_names(&entries) {
+        if !n.contains('+') {
+            std::fs::rename(
+                entries.join(&n),
+                entries.join(n.replace(".conf", "+1-2.conf")),
+            )
+            .unwrap();
+        }
+    }
+    let g = json_in(&m, &["mark-good", "--json"]);
+    assert_eq!(g["blessed"], true, "{g:#}");
+    let disarmed: Vec<&str> = g["disarmed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["checksum"].as_str().unwrap())
+        .collect();
+    assert_eq!(disarmed, [sums[0].as_str()], "{g:#}");
+    assert_eq!(entry_names(&entries), names, "both entries uncounted again");
+    assert_eq!(m.status().len(), 2);
+}
