@@ -18,6 +18,8 @@
 //!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
 //! - [`bootloader`]: boot counters (GRUB environment block, systemd boot
 //!   counting, none) — the bootloader's half of boot assessment;
+//! - [`assessment`]: boot assessment end to end: health wired to the configured
+//!   boot counter (arm at finalize, assess at boot, bless at mark-good, deadline);
 //! - [`config`]: the configuration file, `/etc/stagehand/stagehand.conf`;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
@@ -31,6 +33,7 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod assessment;
 pub mod bootloader;
 pub mod cleanup;
 pub mod config;

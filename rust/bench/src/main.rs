@@ -2,7 +2,7 @@
 //! in the same booted test-bed sysroot, in the same run.
 //!
 //! Usage: `cargo run --release -p stagehand-bench [-- [--reps N] [--files N] [BENCH...]]`
-//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks`, `trial-end`, `grubenv` (default: all). Prints one table row per
+//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks`, `trial-end`, `grubenv`, `boot-assessment` (default: all). Prints one table row per
 //! timed benchmark with the median wall time of each side and their ratio,
 //! then the figures that are not times (bytes reclaimed by the cleanup).
 //!
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use stagehand_testbed::{Commit, Machine, Testbed};
 
+mod assess;
 mod grubenv;
 
 enum Target {
@@ -187,6 +188,7 @@ fn inner(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
+        Some("assess-step") => assess::inner(args.get(1).ok_or("assess-step assess|mark-good")?),
         Some("mark-good") => {
             let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
                 .map_err(|e| e.to_string())?;
@@ -539,7 +541,7 @@ fn main() {
             "--reps" => reps = it.next().and_then(|s| s.parse().ok()).expect("--reps N"),
             "--files" => files = it.next().and_then(|s| s.parse().ok()).expect("--files N"),
             "-h" | "--help" => {
-                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks] [trial-end] [grubenv]");
+                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks] [trial-end] [grubenv] [boot-assessment]");
                 return;
             }
             b => which.push(b.to_string()),
@@ -565,6 +567,9 @@ fn main() {
     }
     if all || which.iter().any(|w| w == "grubenv") {
         rows.extend(grubenv::bench_grubenv(reps));
+    }
+    if all || which.iter().any(|w| w == "boot-assessment") {
+        rows.extend(assess::bench_boot_assessment(reps));
     }
     if all || which.iter().any(|w| w == "trial-end") {
         rows.push(bench_trial_end(reps));

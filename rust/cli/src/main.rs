@@ -209,7 +209,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut opts = StageOptions::new(rev.clone())
                 .lock_finalization(*lock_finalization)
                 .allow_denylisted(*allow_denylisted)
-                .health(keep.options());
+                .health(keep.health()?);
             if let Some(s) = stateroot {
                 opts = opts.stateroot(s.clone());
             }
