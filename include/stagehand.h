@@ -388,6 +388,37 @@ void stagehand_stage_options_set_hook_timeout(StagehandStageOptions *options,
                                               guint timeout_seconds);
 
 /**
+ * stagehand_stage_options_set_allow_denylisted:
+ * @options: a #StagehandStageOptions
+ * @allow: whether a denylisted commit may be staged
+ *
+ * A commit that failed before (marked bad, or fallen back from at boot) is on
+ * the denylist, and staging it again fails with
+ * %STAGEHAND_ERROR_DENYLISTED before anything is written, so an update agent
+ * does not retry a bad update by itself ("flapping"). %TRUE overrides that
+ * for a person's deliberate retry: the deployment starts a new trial, and
+ * stagehand_mark_good() on it takes the commit off the denylist. Default
+ * %FALSE.
+ */
+void stagehand_stage_options_set_allow_denylisted(StagehandStageOptions *options,
+                                                  gboolean allow);
+
+/**
+ * stagehand_stage_options_set_keep_known_good:
+ * @options: a #StagehandStageOptions
+ * @keep: whether to keep two known-good deployments during the trial
+ *
+ * While the new deployment is on trial, stagehand pins the two newest
+ * known-good deployments so that finalization and cleanup cannot drop them
+ * (the default, %TRUE): if the new one fails and the previous one turns out
+ * bad too, a good one is left. It costs one more deployment (and possibly
+ * one more kernel in `/boot`) during the trial. %FALSE releases the pins
+ * stagehand holds and keeps libostree's usual two deployments.
+ */
+void stagehand_stage_options_set_keep_known_good(StagehandStageOptions *options,
+                                                 gboolean keep);
+
+/**
  * stagehand_stage:
  * @sysroot: a #OstreeSysroot, loaded and locked by the caller
  * @options: what to stage

@@ -89,6 +89,8 @@ test_options_builder (void)
   stagehand_stage_options_set_lock_finalization (options, TRUE);
   stagehand_stage_options_set_hooks_enabled (options, FALSE);
   stagehand_stage_options_set_hook_timeout (options, 10);
+  stagehand_stage_options_set_allow_denylisted (options, TRUE);
+  stagehand_stage_options_set_keep_known_good (options, FALSE);
 
   /* _free accepts NULL, like g_free(). */
   stagehand_stage_options_free (NULL);
@@ -140,6 +142,10 @@ test_options_null_args (void)
   stagehand_stage_options_set_hooks_enabled (NULL, TRUE);
   CRITICAL ("stagehand_stage_options_set_hook_timeout", "timeout_seconds > 0");
   stagehand_stage_options_set_hook_timeout (options, 0);
+  CRITICAL ("stagehand_stage_options_set_allow_denylisted", "options != NULL");
+  stagehand_stage_options_set_allow_denylisted (NULL, TRUE);
+  CRITICAL ("stagehand_stage_options_set_keep_known_good", "options != NULL");
+  stagehand_stage_options_set_keep_known_good (NULL, FALSE);
   g_test_assert_expected_messages ();
 }
 

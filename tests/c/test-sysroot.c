@@ -174,6 +174,53 @@ assert_sysroot_refs_only (OstreeSysroot *sysroot)
     }
 }
 
+/* Info messages in the "stagehand" domain, recorded while a call runs.
+ * g_test_expect_message() requires the expected message to be the *next* one
+ * of its level; a call logs several (staging also reports the health trial
+ * and the deployments it keeps), so the tests record them all and assert
+ * that the one they are about is among them, in the right domain and level. */
+typedef struct
+{
+  GPtrArray *messages;
+  guint handler;
+} LogRecorder;
+
+static void
+record_message (const char *log_domain G_GNUC_UNUSED, GLogLevelFlags log_level G_GNUC_UNUSED,
+                const char *message, gpointer user_data)
+{
+  LogRecorder *recorder = user_data;
+
+  g_ptr_array_add (recorder->messages, g_strdup (message));
+}
+
+static void
+log_recorder_start (LogRecorder *recorder)
+{
+  recorder->messages = g_ptr_array_new_with_free_func (g_free);
+  recorder->handler = g_log_set_handler ("stagehand", G_LOG_LEVEL_INFO, record_message, recorder);
+}
+
+/* Stop recording; fail unless an info message matched @pattern (a
+ * g_pattern_match_simple() glob), listing what was logged. */
+static void
+log_recorder_finish (LogRecorder *recorder, const char *pattern)
+{
+  gboolean seen = FALSE;
+  g_autoptr(GString) all = g_string_new (NULL);
+
+  g_log_remove_handler ("stagehand", recorder->handler);
+  for (guint i = 0; i < recorder->messages->len; i++)
+    {
+      const char *m = recorder->messages->pdata[i];
+      seen = seen || g_pattern_match_simple (pattern, m);
+      g_string_append_printf (all, "  %s\n", m);
+    }
+  g_clear_pointer (&recorder->messages, g_ptr_array_unref);
+  if (!seen)
+    g_error ("no info message \"%s\" in the stagehand domain; logged:\n%s", pattern, all->str);
+}
+
 /* ------------------------------------------------------------ booted ---- */
 
 static void
@@ -194,6 +241,7 @@ test_stage_status_unstage (void)
   g_autofree char *want_id = NULL;
   OstreeDeployment *staged_obj = NULL;
   const StagehandDeploymentStatus *d;
+  LogRecorder recorder;
 
   /* Before: one deployment, booted. */
   status = stagehand_status (sysroot, NULL, &error);
@@ -217,10 +265,10 @@ test_stage_status_unstage (void)
   /* Stage the branch (2.0) by its ref. What stagehand logs arrives through
    * g_log() in the "stagehand" domain. */
   options = stagehand_stage_options_new (env ("STAGEHAND_TEST_BRANCH"));
-  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "staged testos:*");
+  log_recorder_start (&recorder);
   result = stagehand_stage (sysroot, options, NULL, &error);
   g_assert_no_error (error);
-  g_test_assert_expected_messages ();
+  log_recorder_finish (&recorder, "staged testos:*");
   g_assert_nonnull (result);
   g_assert_cmpint (stagehand_stage_result_get_method (result), ==, STAGEHAND_STAGE_METHOD_STAGED);
   g_assert_cmpstr (stagehand_stage_result_get_checksum (result), ==, v2);
@@ -274,10 +322,10 @@ test_stage_status_unstage (void)
 
   /* Unstage: the id of what was removed, and the CLI sees nothing staged. */
   staged_obj = g_object_ref (ostree_sysroot_get_staged_deployment (sysroot));
-  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "unstaged testos:*");
+  log_recorder_start (&recorder);
   g_assert_true (stagehand_unstage (sysroot, &unstaged, NULL, &error));
   g_assert_no_error (error);
-  g_test_assert_expected_messages ();
+  log_recorder_finish (&recorder, "unstaged testos:*");
   /* Ours, and the one libostree 2022.7 leaks when it unstages (its
    * write_deployments sets sysroot->staged_deployment to NULL without
    * unref'ing it); a third would be stagehand's. */
@@ -934,6 +982,11 @@ stage_2_0 (OstreeSysroot *sysroot)
   g_autoptr(StagehandStageOptions) options = stagehand_stage_options_new (env ("STAGEHAND_TEST_COMMIT_2_0"));
   g_autoptr(StagehandStageResult) result = NULL;
 
+  /* Without the health trial's retention: by default stagehand pins the two
+   * known-good deployments (1.0 and 0.9) while 2.0 is on trial, so
+   * finalization would drop nothing. The cycle this test follows is
+   * libostree's own: finalization drops 0.9, the cleanup frees it. */
+  stagehand_stage_options_set_keep_known_good (options, FALSE);
   ostree_sysroot_lock (sysroot, &error);
   g_assert_no_error (error);
   result = stagehand_stage (sysroot, options, NULL, &error);
@@ -1117,6 +1170,7 @@ test_cycle_autocleanup (void)
   const char *fsck[] = { "ostree", "fsck", "--repo=/sysroot/ostree/repo", "--quiet", NULL };
   guint64 objects_before, bytes_before, objects_after, bytes_after;
   GPrintFunc old_print;
+  LogRecorder recorder;
 
   g_assert_cmpstr (env ("STAGEHAND_TEST_BOOTED_COMMIT"), ==, env ("STAGEHAND_TEST_COMMIT_2_0"));
   g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
@@ -1129,9 +1183,9 @@ test_cycle_autocleanup (void)
   stagehand_cleanup_options_set_lock_timeout (options, 10 * 1000);
   printed = g_string_new (NULL);
   old_print = g_set_print_handler (capture_print);
-  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "cleanup done: 1 deployment(s) removed, *");
+  log_recorder_start (&recorder);
   report = stagehand_autocleanup (sysroot, options, NULL, &error);
-  g_test_assert_expected_messages ();
+  log_recorder_finish (&recorder, "cleanup done: 1 deployment(s) removed, *");
   g_set_print_handler (old_print);
   g_assert_no_error (error);
   g_assert_nonnull (report);
