@@ -10,7 +10,9 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
-use stagehand::{HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock};
+use stagehand::{
+    HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock,
+};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 
@@ -35,7 +37,7 @@ pub struct StagehandStageOptions {
 }
 
 impl StagehandStageOptions {
-    fn build(&self) -> StageOptions {
+    pub(crate) fn build(&self) -> StageOptions {
         let mut o = StageOptions::new(self.revision.clone())
             .kargs(self.kargs.clone())
             .lock_finalization(self.lock_finalization)
@@ -314,11 +316,15 @@ pub unsafe extern "C" fn stagehand_stage_options_set_allow_denylisted(
     options: *mut StagehandStageOptions,
     allow: gboolean,
 ) {
-    infallible(c"stagehand_stage_options_set_allow_denylisted", (), |call| {
-        let options = mut_ref(call, options, c"options != NULL")?;
-        options.allow_denylisted = allow != GFALSE;
-        Ok(())
-    })
+    infallible(
+        c"stagehand_stage_options_set_allow_denylisted",
+        (),
+        |call| {
+            let options = mut_ref(call, options, c"options != NULL")?;
+            options.allow_denylisted = allow != GFALSE;
+            Ok(())
+        },
+    )
 }
 
 /// stagehand_stage_options_set_keep_known_good:
