@@ -226,6 +226,21 @@ typedef enum {
 } StagehandError;
 
 /**
+ * StagehandBootEvidence:
+ * @STAGEHAND_BOOT_EVIDENCE_UNKNOWN: nothing is known about how the entry was chosen: nothing is marked (conservative)
+ * @STAGEHAND_BOOT_EVIDENCE_FALLBACK: the bootloader fell back because the default entry's tries ran out
+ * @STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE: a person picked the entry in the boot menu
+ *
+ * What the bootloader knows about this boot, for stagehand_assess() (which
+ * takes it as a #guint).
+ */
+typedef enum {
+  STAGEHAND_BOOT_EVIDENCE_UNKNOWN = 0,
+  STAGEHAND_BOOT_EVIDENCE_FALLBACK = 1,
+  STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE = 2,
+} StagehandBootEvidence;
+
+/**
  * StagehandCleanupOptions:
  *
  * How stagehand_autocleanup() runs: an opaque builder, so that new options
