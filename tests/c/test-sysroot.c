@@ -1429,6 +1429,22 @@ test_cycle_shutdown (void)
   const char *finalize[] = { "ostree", "admin", "finalize-staged", NULL };
 
   staged = stage_2_0 (sysroot);
+  /* Staged without retention: no deployment is pinned, so finalization
+   * keeps only libostree's two (see stage_2_0). */
+  {
+    g_autoptr(StagehandStatus) status = stagehand_status (sysroot, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (stagehand_status_get_n_deployments (status), ==, 3);
+    for (guint i = 0; i < 3; i++)
+      {
+        const StagehandDeploymentStatus *d = stagehand_status_get_deployment (status, i);
+        g_assert_false (stagehand_deployment_status_get_pinned (d));
+        g_assert_false (stagehand_deployment_status_get_pinned_by_stagehand (d));
+      }
+    g_assert_cmpint (stagehand_deployment_status_get_health (stagehand_status_get_deployment (status, 0)),
+                     ==, STAGEHAND_HEALTH_STATE_UNTESTED);
+  }
   recorded = record_staged (sysroot);
   g_assert_cmpstr (recorded, ==, staged);
   spawn_ok (finalize);
