@@ -46,6 +46,24 @@ typedef enum {
 } StagehandStageMethod;
 
 /**
+ * StagehandHealthState:
+ * @STAGEHAND_HEALTH_STATE_UNTESTED: installed (staged or deployed) and never booted: boot this if available
+ * @STAGEHAND_HEALTH_STATE_FAILED: booted but not confirmed yet (on trial, see stagehand_deployment_status_get_on_trial()), or marked bad (with a reason): a last resort only
+ * @STAGEHAND_HEALTH_STATE_GOOD: booted successfully, the most recent such deployment
+ * @STAGEHAND_HEALTH_STATE_GOOD_FALLBACK: booted successfully before, a fallback; also every deployment stagehand has no record of
+ * @STAGEHAND_HEALTH_STATE_UNKNOWN: the health store cannot be read (stagehand_status_get_health_error() says why)
+ *
+ * What seed 000's untested/failed/recent flags of a deployment say.
+ */
+typedef enum {
+  STAGEHAND_HEALTH_STATE_UNTESTED = 0,
+  STAGEHAND_HEALTH_STATE_FAILED = 1,
+  STAGEHAND_HEALTH_STATE_GOOD = 2,
+  STAGEHAND_HEALTH_STATE_GOOD_FALLBACK = 3,
+  STAGEHAND_HEALTH_STATE_UNKNOWN = 4,
+} StagehandHealthState;
+
+/**
  * StagehandCleanupStampKind:
  * @STAGEHAND_CLEANUP_STAMP_KIND_LEGACY: an empty stamp, as older tools (eos-updater's drop-in) write it: a cleanup is pending, nothing more is known
  * @STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED: written by stagehand after it verified a finalization; it names the finalized deployment and the dropped ones
@@ -90,6 +108,68 @@ typedef enum {
   STAGEHAND_GUARD_PHASE_STARTED = 0,
   STAGEHAND_GUARD_PHASE_COMPLETE = 1,
 } StagehandGuardPhase;
+
+/**
+ * StagehandRollbackTrigger:
+ * @STAGEHAND_ROLLBACK_TRIGGER_MARK_BAD: stagehand_mark_bad() (a failing health check or an administrator)
+ * @STAGEHAND_ROLLBACK_TRIGGER_ASSESS: boot assessment found that the bootloader fell back
+ *
+ * What made stagehand roll back (stagehand_rollback_get_trigger()).
+ */
+typedef enum {
+  STAGEHAND_ROLLBACK_TRIGGER_MARK_BAD = 0,
+  STAGEHAND_ROLLBACK_TRIGGER_ASSESS = 1,
+} StagehandRollbackTrigger;
+
+/**
+ * StagehandAssessOutcome:
+ * @STAGEHAND_ASSESS_OUTCOME_GOOD: the booted deployment is known good
+ * @STAGEHAND_ASSESS_OUTCOME_ON_TRIAL: the booted deployment is on trial: it booted and waits for stagehand_mark_good()
+ * @STAGEHAND_ASSESS_OUTCOME_BOOTED_FAILED: the booted deployment has a failure verdict (picked by hand, or the last resort)
+ * @STAGEHAND_ASSESS_OUTCOME_FELL_BACK: the bootloader fell back from newer deployments that did not boot: they are failed and denylisted, the booted one is the default again
+ * @STAGEHAND_ASSESS_OUTCOME_MANUAL_CHOICE: newer deployments on trial were passed over by a person's choice: nothing is marked
+ * @STAGEHAND_ASSESS_OUTCOME_UNDETERMINED: newer deployments on trial were passed over without evidence why: nothing is marked
+ *
+ * What stagehand_assess() concluded.
+ */
+typedef enum {
+  STAGEHAND_ASSESS_OUTCOME_GOOD = 0,
+  STAGEHAND_ASSESS_OUTCOME_ON_TRIAL = 1,
+  STAGEHAND_ASSESS_OUTCOME_BOOTED_FAILED = 2,
+  STAGEHAND_ASSESS_OUTCOME_FELL_BACK = 3,
+  STAGEHAND_ASSESS_OUTCOME_MANUAL_CHOICE = 4,
+  STAGEHAND_ASSESS_OUTCOME_UNDETERMINED = 5,
+} StagehandAssessOutcome;
+
+/**
+ * StagehandHookOrigin:
+ * @STAGEHAND_HOOK_ORIGIN_VENDOR: shipped in the new deployment, `/usr/lib/stagehand/pre-upgrade.d/`
+ * @STAGEHAND_HOOK_ORIGIN_ADMIN: installed by the local administrator, `/etc/stagehand/pre-upgrade.d/` of the booted system
+ *
+ * Who shipped a hook.
+ */
+typedef enum {
+  STAGEHAND_HOOK_ORIGIN_VENDOR = 0,
+  STAGEHAND_HOOK_ORIGIN_ADMIN = 1,
+} StagehandHookOrigin;
+
+/**
+ * StagehandHookEnd:
+ * @STAGEHAND_HOOK_END_PASSED: it exited with status 0
+ * @STAGEHAND_HOOK_END_EXITED: it exited with a non-zero status (stagehand_hook_run_get_exit_status())
+ * @STAGEHAND_HOOK_END_SIGNALED: it was killed by a signal (stagehand_hook_run_get_signal())
+ * @STAGEHAND_HOOK_END_TIMED_OUT: it ran past its timeout; its whole process tree was killed
+ * @STAGEHAND_HOOK_END_SPAWN_FAILED: it could not be started at all
+ *
+ * How a hook ended; every value but %STAGEHAND_HOOK_END_PASSED is a veto.
+ */
+typedef enum {
+  STAGEHAND_HOOK_END_PASSED = 0,
+  STAGEHAND_HOOK_END_EXITED = 1,
+  STAGEHAND_HOOK_END_SIGNALED = 2,
+  STAGEHAND_HOOK_END_TIMED_OUT = 3,
+  STAGEHAND_HOOK_END_SPAWN_FAILED = 4,
+} StagehandHookEnd;
 
 /**
  * StagehandError:
@@ -146,6 +226,21 @@ typedef enum {
 } StagehandError;
 
 /**
+ * StagehandBootEvidence:
+ * @STAGEHAND_BOOT_EVIDENCE_UNKNOWN: nothing is known about how the entry was chosen: nothing is marked (conservative)
+ * @STAGEHAND_BOOT_EVIDENCE_FALLBACK: the bootloader fell back because the default entry's tries ran out
+ * @STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE: a person picked the entry in the boot menu
+ *
+ * What the bootloader knows about this boot, for stagehand_assess() (which
+ * takes it as a #guint).
+ */
+typedef enum {
+  STAGEHAND_BOOT_EVIDENCE_UNKNOWN = 0,
+  STAGEHAND_BOOT_EVIDENCE_FALLBACK = 1,
+  STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE = 2,
+} StagehandBootEvidence;
+
+/**
  * StagehandCleanupOptions:
  *
  * How stagehand_autocleanup() runs: an opaque builder, so that new options
@@ -175,6 +270,26 @@ typedef struct StagehandCleanupReport StagehandCleanupReport;
  * It does not change when the file does.
  */
 typedef struct StagehandCleanupStamp StagehandCleanupStamp;
+
+/**
+ * StagehandDenylist:
+ *
+ * The denylist as stagehand_denylist_list() read it, oldest entry first;
+ * freed with stagehand_denylist_free() (or `g_autoptr(StagehandDenylist)`).
+ */
+typedef struct StagehandDenylist StagehandDenylist;
+
+/**
+ * StagehandDenylistEntry:
+ *
+ * A commit that failed: staging it again fails with
+ * %STAGEHAND_ERROR_DENYLISTED unless allowed explicitly
+ * (stagehand_stage_options_set_allow_denylisted()). Owned by the
+ * #StagehandStatus or #StagehandDenylist it came from; the one
+ * stagehand_denylist_remove() returns is the caller's, freed with
+ * stagehand_denylist_entry_free().
+ */
+typedef struct StagehandDenylistEntry StagehandDenylistEntry;
 
 /**
  * StagehandDeploymentStatus:
@@ -217,6 +332,59 @@ typedef struct StagehandGuardStamp StagehandGuardStamp;
 typedef struct StagehandGuardToken StagehandGuardToken;
 
 /**
+ * StagehandHealthOptions:
+ *
+ * How stagehand_mark_good(), stagehand_mark_bad() and stagehand_assess()
+ * treat retention: an opaque builder (stagehand_health_options_new(), the
+ * setters, stagehand_health_options_free() or
+ * `g_autoptr(StagehandHealthOptions)`). Those functions take %NULL for the
+ * defaults. Staging takes the same option through
+ * stagehand_stage_options_set_keep_known_good().
+ */
+typedef struct StagehandHealthOptions StagehandHealthOptions;
+
+/**
+ * StagehandHookReport:
+ *
+ * What stagehand_hooks_check() found: every hook that applies to the
+ * revision, in the order they ran; freed with stagehand_hook_report_free()
+ * (or `g_autoptr(StagehandHookReport)`).
+ */
+typedef struct StagehandHookReport StagehandHookReport;
+
+/**
+ * StagehandHookRun:
+ *
+ * How one hook ran in stagehand_hooks_check(); owned by its
+ * #StagehandHookReport.
+ */
+typedef struct StagehandHookRun StagehandHookRun;
+
+/**
+ * StagehandMarkBadResult:
+ *
+ * What stagehand_mark_bad() did; freed with stagehand_mark_bad_result_free()
+ * (or `g_autoptr(StagehandMarkBadResult)`).
+ */
+typedef struct StagehandMarkBadResult StagehandMarkBadResult;
+
+/**
+ * StagehandMarkGoodResult:
+ *
+ * What stagehand_mark_good() did; freed with stagehand_mark_good_result_free()
+ * (or `g_autoptr(StagehandMarkGoodResult)`).
+ */
+typedef struct StagehandMarkGoodResult StagehandMarkGoodResult;
+
+/**
+ * StagehandRollback:
+ *
+ * A rollback stagehand made, recorded in the same write as the verdict
+ * (stagehand_status_get_last_rollback()). Owned by its #StagehandStatus.
+ */
+typedef struct StagehandRollback StagehandRollback;
+
+/**
  * StagehandStageOptions:
  *
  * What stagehand_stage() stages: an opaque builder, so that new options never
@@ -245,6 +413,14 @@ typedef struct StagehandStageResult StagehandStageResult;
  * change when the sysroot does; take a new one.
  */
 typedef struct StagehandStatus StagehandStatus;
+
+/**
+ * StagehandVerdict:
+ *
+ * What stagehand_assess() concluded; freed with stagehand_verdict_free() (or
+ * `g_autoptr(StagehandVerdict)`).
+ */
+typedef struct StagehandVerdict StagehandVerdict;
 
 /**
  * stagehand_error_quark:
@@ -386,6 +562,37 @@ void stagehand_stage_options_set_hooks_enabled(StagehandStageOptions *options,
  */
 void stagehand_stage_options_set_hook_timeout(StagehandStageOptions *options,
                                               guint timeout_seconds);
+
+/**
+ * stagehand_stage_options_set_allow_denylisted:
+ * @options: a #StagehandStageOptions
+ * @allow: whether a denylisted commit may be staged
+ *
+ * A commit that failed before (marked bad, or fallen back from at boot) is on
+ * the denylist, and staging it again fails with
+ * %STAGEHAND_ERROR_DENYLISTED before anything is written, so an update agent
+ * does not retry a bad update by itself ("flapping"). %TRUE overrides that
+ * for a person's deliberate retry: the deployment starts a new trial, and
+ * stagehand_mark_good() on it takes the commit off the denylist. Default
+ * %FALSE.
+ */
+void stagehand_stage_options_set_allow_denylisted(StagehandStageOptions *options,
+                                                  gboolean allow);
+
+/**
+ * stagehand_stage_options_set_keep_known_good:
+ * @options: a #StagehandStageOptions
+ * @keep: whether to keep two known-good deployments during the trial
+ *
+ * While the new deployment is on trial, stagehand pins the two newest
+ * known-good deployments so that finalization and cleanup cannot drop them
+ * (the default, %TRUE): if the new one fails and the previous one turns out
+ * bad too, a good one is left. It costs one more deployment (and possibly
+ * one more kernel in `/boot`) during the trial. %FALSE releases the pins
+ * stagehand holds and keeps libostree's usual two deployments.
+ */
+void stagehand_stage_options_set_keep_known_good(StagehandStageOptions *options,
+                                                 gboolean keep);
 
 /**
  * stagehand_stage:
@@ -699,6 +906,94 @@ gboolean stagehand_deployment_status_get_finalization_locked(const StagehandDepl
  * Returns: whether it is a staged deployment that has not (yet) passed its pre-upgrade hooks
  */
 gboolean stagehand_deployment_status_get_unvetted(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_status_get_health_error:
+ * @status: a #StagehandStatus
+ *
+ * Why the health store could not be read (it is corrupt, or of a newer
+ * format); then every deployment's health reads
+ * %STAGEHAND_HEALTH_STATE_UNKNOWN and the denylist is empty. Health
+ * operations fail with %STAGEHAND_ERROR_CORRUPT until
+ * stagehand_health_reset().
+ *
+ * Returns: (transfer none) (nullable): the message, owned by @status; %NULL when the store was read
+ */
+const char *stagehand_status_get_health_error(const StagehandStatus *status);
+
+/**
+ * stagehand_status_get_n_denylisted:
+ * @status: a #StagehandStatus
+ *
+ * Returns: the number of commits on the denylist
+ */
+guint stagehand_status_get_n_denylisted(const StagehandStatus *status);
+
+/**
+ * stagehand_status_get_denylisted:
+ * @status: a #StagehandStatus
+ * @index: which, from 0 (oldest first)
+ *
+ * Returns: (transfer none): the denylist entry, owned by @status
+ */
+const StagehandDenylistEntry *stagehand_status_get_denylisted(const StagehandStatus *status,
+                                                              guint index);
+
+/**
+ * stagehand_status_get_last_rollback:
+ * @status: a #StagehandStatus
+ *
+ * Returns: (transfer none) (nullable): the last rollback stagehand made, owned by @status; %NULL when there was none
+ */
+const StagehandRollback *stagehand_status_get_last_rollback(const StagehandStatus *status);
+
+/**
+ * stagehand_deployment_status_get_health:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: its health state (%STAGEHAND_HEALTH_STATE_UNKNOWN when the store cannot be read)
+ */
+StagehandHealthState stagehand_deployment_status_get_health(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_deployment_status_get_attempts:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: the boots counted into it
+ */
+guint stagehand_deployment_status_get_attempts(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_deployment_status_get_on_trial:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: whether it is on trial: untested, or booted and waiting for stagehand_mark_good() (failed without a reason)
+ */
+gboolean stagehand_deployment_status_get_on_trial(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_deployment_status_get_health_reason:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: (transfer none) (nullable): why it failed, %NULL when it has no failure verdict, owned by @deployment
+ */
+const char *stagehand_deployment_status_get_health_reason(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_deployment_status_get_health_changed:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: (transfer none) (nullable): when its health last changed (RFC 3339 UTC), %NULL without a record, owned by @deployment
+ */
+const char *stagehand_deployment_status_get_health_changed(const StagehandDeploymentStatus *deployment);
+
+/**
+ * stagehand_deployment_status_get_pinned_by_stagehand:
+ * @deployment: a #StagehandDeploymentStatus
+ *
+ * Returns: whether stagehand pinned it to keep two known-good deployments during a trial (and will release it when the trial ends)
+ */
+gboolean stagehand_deployment_status_get_pinned_by_stagehand(const StagehandDeploymentStatus *deployment);
 
 /**
  * stagehand_dup_cleanup_stamp_path:
@@ -1353,6 +1648,706 @@ const char *stagehand_guard_stamp_get_started(const StagehandGuardStamp *stamp);
  */
 const char *stagehand_guard_stamp_get_completed(const StagehandGuardStamp *stamp);
 
+/**
+ * stagehand_health_options_new:
+ *
+ * The defaults: two known-good deployments are kept (pinned) while a
+ * deployment is on trial.
+ *
+ * Returns: (transfer full): new options; free with stagehand_health_options_free()
+ */
+StagehandHealthOptions *stagehand_health_options_new(void);
+
+/**
+ * stagehand_health_options_free:
+ * @options: (nullable) (transfer full): options from stagehand_health_options_new()
+ *
+ * Free @options. %NULL is ignored.
+ */
+void stagehand_health_options_free(StagehandHealthOptions *options);
+
+/**
+ * stagehand_health_options_set_keep_known_good:
+ * @options: a #StagehandHealthOptions
+ * @keep: whether two known-good deployments are pinned during a trial
+ *
+ * %FALSE releases the pins stagehand holds (at the next transition) and keeps
+ * libostree's usual two deployments. Default %TRUE.
+ */
+void stagehand_health_options_set_keep_known_good(StagehandHealthOptions *options,
+                                                  gboolean keep);
+
+/**
+ * stagehand_mark_good:
+ * @sysroot: the booted #OstreeSysroot, loaded and locked by the caller
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the defaults
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Mark the booted deployment good (after `boot-complete.target`): it becomes
+ * %STAGEHAND_HEALTH_STATE_GOOD and every other one loses "recent", in one
+ * atomic write; its commit comes off the denylist if it was on it; then the
+ * trial's pins are released and a deployment only they kept is dropped.
+ * Idempotent. A deployment with a failure verdict whose commit is still
+ * denylisted is refused with %STAGEHAND_ERROR_DENYLISTED; on a sysroot that
+ * is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
+ * %STAGEHAND_ERROR_CORRUPT.
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_good_result_free()
+ */
+StagehandMarkGoodResult *stagehand_mark_good(OstreeSysroot *sysroot,
+                                             const StagehandHealthOptions *options,
+                                             GCancellable *cancellable,
+                                             GError **error);
+
+/**
+ * stagehand_mark_bad:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @deployment_id: (nullable): the deployment, `[stateroot:]checksum[.serial]` (a unique prefix of the checksum will do), or %NULL for the booted one
+ * @reason: (nullable): why, for the record and the denylist; %NULL for none
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the defaults
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Mark a deployment bad: one atomic write fails it with @reason, puts its
+ * commit on the denylist and records the rollback; then, when it was the
+ * default or the booted one, the newest known-good deployment becomes the
+ * default (stagehand_mark_bad_result_get_reboot_needed() says whether the
+ * running system is the failed one). A staged deployment is unstaged
+ * instead. When no other deployment is known good,
+ * %STAGEHAND_ERROR_NO_KNOWN_GOOD and nothing changes: stagehand never rolls
+ * into an untested or failed deployment. An unknown @deployment_id is
+ * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_bad_result_free()
+ */
+StagehandMarkBadResult *stagehand_mark_bad(OstreeSysroot *sysroot,
+                                           const char *deployment_id,
+                                           const char *reason,
+                                           const StagehandHealthOptions *options,
+                                           GCancellable *cancellable,
+                                           GError **error);
+
+/**
+ * stagehand_assess:
+ * @sysroot: the booted #OstreeSysroot, loaded and locked by the caller
+ * @evidence: a #StagehandBootEvidence value: what the bootloader knows about this boot
+ * @tries: with %STAGEHAND_BOOT_EVIDENCE_FALLBACK, how many tries the entry had (0: not known); otherwise 0
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the defaults
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Boot assessment, early in every boot: count the boot (once per boot,
+ * however often this runs), and when the booted deployment is older than
+ * deployments on trial ahead of it, decide with @evidence whether they
+ * failed to boot. Only %STAGEHAND_BOOT_EVIDENCE_FALLBACK marks them failed
+ * and denylisted and makes the booted one the default again: a person's
+ * choice must never denylist an update. Also finishes what an interrupted
+ * transition left (order, pins).
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: (transfer full) (nullable): the verdict, or %NULL with @error set; free with stagehand_verdict_free()
+ */
+StagehandVerdict *stagehand_assess(OstreeSysroot *sysroot,
+                                   guint evidence,
+                                   guint tries,
+                                   const StagehandHealthOptions *options,
+                                   GCancellable *cancellable,
+                                   GError **error);
+
+/**
+ * stagehand_denylist_list:
+ * @sysroot: a loaded #OstreeSysroot
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Read the denylist (one file read). Read-only: the sysroot lock is not
+ * needed. An unreadable store is %STAGEHAND_ERROR_CORRUPT.
+ *
+ * Returns: (transfer full) (nullable): the denylist, or %NULL with @error set; free with stagehand_denylist_free()
+ */
+StagehandDenylist *stagehand_denylist_list(OstreeSysroot *sysroot,
+                                           GCancellable *cancellable,
+                                           GError **error);
+
+/**
+ * stagehand_denylist_remove:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @checksum: the commit checksum, or a unique prefix of it
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Take a commit off the denylist, so it may be staged again. A @checksum
+ * that is not hexadecimal, not on the denylist or matching several entries
+ * is %STAGEHAND_ERROR_INVALID_ARGUMENT.
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: (transfer full) (nullable): the entry removed, or %NULL with @error set; free with stagehand_denylist_entry_free()
+ */
+StagehandDenylistEntry *stagehand_denylist_remove(OstreeSysroot *sysroot,
+                                                  const char *checksum,
+                                                  GCancellable *cancellable,
+                                                  GError **error);
+
+/**
+ * stagehand_health_reset:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @out_previous_error: (out) (optional) (nullable) (transfer full): return location for why the previous store could not be read, %NULL when it could; free with g_free()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Start over with an empty health store, for an administrator after
+ * inspecting a corrupt one: every record, the denylist and the rollback
+ * history are forgotten (deployments then read
+ * %STAGEHAND_HEALTH_STATE_GOOD_FALLBACK), moved-aside corrupt stores are
+ * deleted. Pins stagehand recorded are released first.
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean stagehand_health_reset(OstreeSysroot *sysroot,
+                                char **out_previous_error,
+                                GCancellable *cancellable,
+                                GError **error);
+
+/**
+ * stagehand_denylist_free:
+ * @denylist: (nullable) (transfer full): a denylist from stagehand_denylist_list()
+ *
+ * Free @denylist and its entries. %NULL is ignored.
+ */
+void stagehand_denylist_free(StagehandDenylist *denylist);
+
+/**
+ * stagehand_denylist_get_n_entries:
+ * @denylist: a #StagehandDenylist
+ *
+ * Returns: the number of denylisted commits
+ */
+guint stagehand_denylist_get_n_entries(const StagehandDenylist *denylist);
+
+/**
+ * stagehand_denylist_get_entry:
+ * @denylist: a #StagehandDenylist
+ * @index: which, from 0 (oldest first)
+ *
+ * Returns: (transfer none): the entry, owned by @denylist
+ */
+const StagehandDenylistEntry *stagehand_denylist_get_entry(const StagehandDenylist *denylist,
+                                                           guint index);
+
+/**
+ * stagehand_denylist_entry_free:
+ * @entry: (nullable) (transfer full): an entry from stagehand_denylist_remove()
+ *
+ * Free @entry. %NULL is ignored. Entries borrowed from a #StagehandStatus or
+ * #StagehandDenylist are freed with it, never with this.
+ */
+void stagehand_denylist_entry_free(StagehandDenylistEntry *entry);
+
+/**
+ * stagehand_mark_good_result_free:
+ * @result: (nullable) (transfer full): a result from stagehand_mark_good()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_mark_good_result_free(StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_bad_result_free:
+ * @result: (nullable) (transfer full): a result from stagehand_mark_bad()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_mark_bad_result_free(StagehandMarkBadResult *result);
+
+/**
+ * stagehand_verdict_free:
+ * @verdict: (nullable) (transfer full): a verdict from stagehand_assess()
+ *
+ * Free @verdict. %NULL is ignored.
+ */
+void stagehand_verdict_free(StagehandVerdict *verdict);
+
+/**
+ * stagehand_denylist_entry_get_checksum:
+ * @entry: a #StagehandDenylistEntry
+ *
+ * Returns: (transfer none): the denylisted commit, owned by @entry
+ */
+const char *stagehand_denylist_entry_get_checksum(const StagehandDenylistEntry *entry);
+
+/**
+ * stagehand_denylist_entry_get_reason:
+ * @entry: a #StagehandDenylistEntry
+ *
+ * Returns: (transfer none): why it was denylisted, owned by @entry
+ */
+const char *stagehand_denylist_entry_get_reason(const StagehandDenylistEntry *entry);
+
+/**
+ * stagehand_denylist_entry_get_since:
+ * @entry: a #StagehandDenylistEntry
+ *
+ * Returns: (transfer none): when, RFC 3339 UTC, owned by @entry
+ */
+const char *stagehand_denylist_entry_get_since(const StagehandDenylistEntry *entry);
+
+/**
+ * stagehand_denylist_entry_get_deployment:
+ * @entry: a #StagehandDenylistEntry
+ *
+ * Returns: (transfer none) (nullable): the identity of the deployment that failed, %NULL if none was recorded, owned by @entry
+ */
+const char *stagehand_denylist_entry_get_deployment(const StagehandDenylistEntry *entry);
+
+/**
+ * stagehand_rollback_get_from:
+ * @rollback: a #StagehandRollback
+ *
+ * Returns: (transfer none): the identity of the deployment rolled back from, owned by @rollback
+ */
+const char *stagehand_rollback_get_from(const StagehandRollback *rollback);
+
+/**
+ * stagehand_rollback_get_to:
+ * @rollback: a #StagehandRollback
+ *
+ * Returns: (transfer none): the identity of the known-good deployment that became the default, owned by @rollback
+ */
+const char *stagehand_rollback_get_to(const StagehandRollback *rollback);
+
+/**
+ * stagehand_rollback_get_reason:
+ * @rollback: a #StagehandRollback
+ *
+ * Returns: (transfer none): why, owned by @rollback
+ */
+const char *stagehand_rollback_get_reason(const StagehandRollback *rollback);
+
+/**
+ * stagehand_rollback_get_at:
+ * @rollback: a #StagehandRollback
+ *
+ * Returns: (transfer none): when, RFC 3339 UTC, owned by @rollback
+ */
+const char *stagehand_rollback_get_at(const StagehandRollback *rollback);
+
+/**
+ * stagehand_rollback_get_trigger:
+ * @rollback: a #StagehandRollback
+ *
+ * Returns: what made the decision
+ */
+StagehandRollbackTrigger stagehand_rollback_get_trigger(const StagehandRollback *rollback);
+
+/**
+ * stagehand_mark_good_result_get_deployment:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: (transfer none): the identity of the booted deployment, now good, owned by @result
+ */
+const char *stagehand_mark_good_result_get_deployment(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_previous:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: its health state before
+ */
+StagehandHealthState stagehand_mark_good_result_get_previous(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_attempts:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: the boots counted into it
+ */
+guint stagehand_mark_good_result_get_attempts(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_undenylisted:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: whether its commit was on the denylist and came off it
+ */
+gboolean stagehand_mark_good_result_get_undenylisted(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_released_pins:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins were released, owned by @result
+ */
+const char *const *stagehand_mark_good_result_get_released_pins(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_removed:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments removed because only a released pin kept them, owned by @result
+ */
+const char *const *stagehand_mark_good_result_get_removed(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_deployment:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none): the identity of the deployment marked bad, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_deployment(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_reason:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none): the reason recorded, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_reason(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_denylisted:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none): the commit put on the denylist, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_denylisted(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_already_failed:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: whether it had a failure verdict already (only the order was redone)
+ */
+gboolean stagehand_mark_bad_result_get_already_failed(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_unstaged:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: whether it was the staged deployment and was unstaged
+ */
+gboolean stagehand_mark_bad_result_get_unstaged(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_rolled_back_to:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none) (nullable): the identity of the known-good deployment made the default, %NULL when no rollback was needed, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_rolled_back_to(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_default:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none) (nullable): the identity of the default deployment now, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_default(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_staged:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: (transfer none) (nullable): the identity of another deployment that stays staged, %NULL if none, owned by @result
+ */
+const char *stagehand_mark_bad_result_get_staged(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_mark_bad_result_get_reboot_needed:
+ * @result: a #StagehandMarkBadResult
+ *
+ * Returns: whether the running system is the failed one: reboot into the default
+ */
+gboolean stagehand_mark_bad_result_get_reboot_needed(const StagehandMarkBadResult *result);
+
+/**
+ * stagehand_verdict_get_booted:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: (transfer none): the identity of the booted deployment, owned by @verdict
+ */
+const char *stagehand_verdict_get_booted(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_health:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: its health state after assessment
+ */
+StagehandHealthState stagehand_verdict_get_health(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_attempts:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: the boots counted into it
+ */
+guint stagehand_verdict_get_attempts(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_counted:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: whether this call counted the boot (%FALSE when assessment ran before in this boot)
+ */
+gboolean stagehand_verdict_get_counted(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_outcome:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: the conclusion
+ */
+StagehandAssessOutcome stagehand_verdict_get_outcome(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_newer:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the identities of the deployments ahead of the booted one that are (were) on trial, owned by @verdict
+ */
+const char *const *stagehand_verdict_get_newer(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_failed:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the identities of the deployments this assessment marked failed and denylisted, owned by @verdict
+ */
+const char *const *stagehand_verdict_get_failed(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_default:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: (transfer none) (nullable): the identity of the default deployment now, owned by @verdict
+ */
+const char *stagehand_verdict_get_default(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_reboot_needed:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: whether the booted deployment has a failure verdict and a known-good default exists: reboot into it
+ */
+gboolean stagehand_verdict_get_reboot_needed(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_message:
+ * @verdict: a #StagehandVerdict
+ *
+ * Returns: (transfer none): one sentence for people, owned by @verdict
+ */
+const char *stagehand_verdict_get_message(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_hooks_check:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @options: what would be staged (revision, stateroot, hook timeout)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * A dry run of the pre-upgrade hooks: check the revision out as staging
+ * would, run **every** hook (also after a veto, to report them all), remove
+ * the checkout and report each outcome. Staged deployments, the
+ * finalization lock and the bootloader are untouched. A veto is not an
+ * error here: stagehand_hook_report_get_passed() says whether all passed.
+ * Errors: the revision's (%STAGEHAND_ERROR_UNKNOWN_REVISION, ...), an
+ * unacceptable hook file %STAGEHAND_ERROR_HOOK_INVALID, cancellation
+ * %STAGEHAND_ERROR_CANCELLED (the running hook's process tree is killed).
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: (transfer full) (nullable): the report, or %NULL with @error set; free with stagehand_hook_report_free()
+ */
+StagehandHookReport *stagehand_hooks_check(OstreeSysroot *sysroot,
+                                           const StagehandStageOptions *options,
+                                           GCancellable *cancellable,
+                                           GError **error);
+
+/**
+ * stagehand_hooks_recover:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @out_removed_id: (out) (optional) (nullable) (transfer full): return location for the identity of the unvetted staged deployment removed, %NULL when there was none; free with g_free()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Remove what a staging that died while its hooks ran left behind: the
+ * unvetted staged deployment with its finalization lock and record, and any
+ * deployment checkout not in the deployment list. A vetted staged
+ * deployment is left alone. (stagehand_stage() does this by itself first.)
+ *
+ * The caller must hold the sysroot lock.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean stagehand_hooks_recover(OstreeSysroot *sysroot,
+                                 char **out_removed_id,
+                                 GCancellable *cancellable,
+                                 GError **error);
+
+/**
+ * stagehand_hook_report_free:
+ * @report: (nullable) (transfer full): a report from stagehand_hooks_check()
+ *
+ * Free @report and the #StagehandHookRun it holds. %NULL is ignored.
+ */
+void stagehand_hook_report_free(StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_n_hooks:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: how many hooks ran (0 when the revision ships none)
+ */
+guint stagehand_hook_report_get_n_hooks(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_hook:
+ * @report: a #StagehandHookReport
+ * @index: which, from 0, in the order they ran
+ *
+ * Returns: (transfer none): how that hook ran, owned by @report
+ */
+const StagehandHookRun *stagehand_hook_report_get_hook(const StagehandHookReport *report,
+                                                       guint index);
+
+/**
+ * stagehand_hook_report_get_stateroot:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: (transfer none): the stateroot the revision would be deployed into, owned by @report
+ */
+const char *stagehand_hook_report_get_stateroot(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_checksum:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: (transfer none): the commit checked, owned by @report
+ */
+const char *stagehand_hook_report_get_checksum(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_version:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: (transfer none) (nullable): the commit's `version` metadata, %NULL if it has none, owned by @report
+ */
+const char *stagehand_hook_report_get_version(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_old:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: (transfer none) (nullable): the identity of the deployment it would upgrade from (the booted one, else the merge deployment), %NULL if none, owned by @report
+ */
+const char *stagehand_hook_report_get_old(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_report_get_passed:
+ * @report: a #StagehandHookReport
+ *
+ * Returns: whether every hook passed (%TRUE when there are none)
+ */
+gboolean stagehand_hook_report_get_passed(const StagehandHookReport *report);
+
+/**
+ * stagehand_hook_run_get_name:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: (transfer none): the file name, owned by @run
+ */
+const char *stagehand_hook_run_get_name(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_path:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: (transfer none): the path as its system sees it (`/usr/lib/stagehand/pre-upgrade.d/NAME`), owned by @run
+ */
+const char *stagehand_hook_run_get_path(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_origin:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: who shipped it
+ */
+StagehandHookOrigin stagehand_hook_run_get_origin(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_passed:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: whether it passed (exit status 0)
+ */
+gboolean stagehand_hook_run_get_passed(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_end:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: how it ended
+ */
+StagehandHookEnd stagehand_hook_run_get_end(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_exit_status:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: its exit status with %STAGEHAND_HOOK_END_EXITED, else 0
+ */
+int stagehand_hook_run_get_exit_status(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_signal:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: the signal that killed it with %STAGEHAND_HOOK_END_SIGNALED, else 0
+ */
+int stagehand_hook_run_get_signal(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_description:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: (transfer none) (nullable): how it vetoed, as the error message says it (`exit status 3`), %NULL when it passed, owned by @run
+ */
+const char *stagehand_hook_run_get_description(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_duration_ms:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: its wall time in milliseconds
+ */
+guint64 stagehand_hook_run_get_duration_ms(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_output_bytes:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: how many bytes it wrote to stdout and stderr together
+ */
+guint64 stagehand_hook_run_get_output_bytes(const StagehandHookRun *run);
+
+/**
+ * stagehand_hook_run_get_output_tail:
+ * @run: a #StagehandHookRun
+ *
+ * Returns: (transfer none): the last 8 KiB of that output, owned by @run
+ */
+const char *stagehand_hook_run_get_output_tail(const StagehandHookRun *run);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStageOptions, stagehand_stage_options_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStageResult, stagehand_stage_result_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStatus, stagehand_status_free)
@@ -1362,5 +2357,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandCleanupOptions, stagehand_cleanup_option
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandCleanupReport, stagehand_cleanup_report_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandGuardToken, stagehand_guard_token_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandGuardStamp, stagehand_guard_stamp_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandHealthOptions, stagehand_health_options_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandMarkGoodResult, stagehand_mark_good_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandMarkBadResult, stagehand_mark_bad_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandVerdict, stagehand_verdict_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandDenylist, stagehand_denylist_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandDenylistEntry, stagehand_denylist_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandHookReport, stagehand_hook_report_free)
 
 G_END_DECLS

@@ -89,6 +89,8 @@ test_options_builder (void)
   stagehand_stage_options_set_lock_finalization (options, TRUE);
   stagehand_stage_options_set_hooks_enabled (options, FALSE);
   stagehand_stage_options_set_hook_timeout (options, 10);
+  stagehand_stage_options_set_allow_denylisted (options, TRUE);
+  stagehand_stage_options_set_keep_known_good (options, FALSE);
 
   /* _free accepts NULL, like g_free(). */
   stagehand_stage_options_free (NULL);
@@ -140,6 +142,10 @@ test_options_null_args (void)
   stagehand_stage_options_set_hooks_enabled (NULL, TRUE);
   CRITICAL ("stagehand_stage_options_set_hook_timeout", "timeout_seconds > 0");
   stagehand_stage_options_set_hook_timeout (options, 0);
+  CRITICAL ("stagehand_stage_options_set_allow_denylisted", "options != NULL");
+  stagehand_stage_options_set_allow_denylisted (NULL, TRUE);
+  CRITICAL ("stagehand_stage_options_set_keep_known_good", "options != NULL");
+  stagehand_stage_options_set_keep_known_good (NULL, FALSE);
   g_test_assert_expected_messages ();
 }
 
@@ -420,6 +426,136 @@ test_guard_token_commits_once (void)
 }
 
 static void
+test_health_null_args (void)
+{
+  g_autoptr(OstreeSysroot) sysroot = unloaded_sysroot ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StagehandHealthOptions) options = stagehand_health_options_new ();
+  char *out = (char *) "untouched";
+
+  g_assert_nonnull (options);
+  stagehand_health_options_set_keep_known_good (options, FALSE);
+  stagehand_health_options_free (NULL);
+  stagehand_mark_good_result_free (NULL);
+  stagehand_mark_bad_result_free (NULL);
+  stagehand_verdict_free (NULL);
+  stagehand_denylist_free (NULL);
+  stagehand_denylist_entry_free (NULL);
+  stagehand_hook_report_free (NULL);
+
+  CRITICAL ("stagehand_health_options_set_keep_known_good", "options != NULL");
+  stagehand_health_options_set_keep_known_good (NULL, TRUE);
+  CRITICAL ("stagehand_mark_good", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_mark_good (NULL, options, NULL, &error));
+  CRITICAL ("stagehand_mark_bad", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_mark_bad (NULL, NULL, "x", NULL, NULL, &error));
+  CRITICAL ("stagehand_mark_bad", "deployment_id == NULL || g_utf8_validate (deployment_id, -1, NULL)");
+  g_assert_null (stagehand_mark_bad (sysroot, "\xff", "x", NULL, NULL, &error));
+  CRITICAL ("stagehand_mark_bad", "reason == NULL || g_utf8_validate (reason, -1, NULL)");
+  g_assert_null (stagehand_mark_bad (sysroot, NULL, "\xff", NULL, NULL, &error));
+  CRITICAL ("stagehand_assess", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_assess (NULL, STAGEHAND_BOOT_EVIDENCE_UNKNOWN, 0, NULL, NULL, &error));
+  CRITICAL ("stagehand_assess", "evidence <= STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE");
+  g_assert_null (stagehand_assess (sysroot, 3, 0, NULL, NULL, &error));
+  CRITICAL ("stagehand_assess", "tries == 0 || evidence == STAGEHAND_BOOT_EVIDENCE_FALLBACK");
+  g_assert_null (stagehand_assess (sysroot, STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE, 2, NULL, NULL, &error));
+  CRITICAL ("stagehand_assess", "cancellable == NULL || G_IS_CANCELLABLE (cancellable)");
+  g_assert_null (stagehand_assess (sysroot, STAGEHAND_BOOT_EVIDENCE_UNKNOWN, 0, NULL,
+                                   (GCancellable *) (gpointer) sysroot, &error));
+  CRITICAL ("stagehand_denylist_list", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_denylist_list (NULL, NULL, &error));
+  CRITICAL ("stagehand_denylist_remove", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_denylist_remove (NULL, "abc", NULL, &error));
+  CRITICAL ("stagehand_denylist_remove", "checksum != NULL");
+  g_assert_null (stagehand_denylist_remove (sysroot, NULL, NULL, &error));
+  CRITICAL ("stagehand_health_reset", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_false (stagehand_health_reset (NULL, &out, NULL, &error));
+  g_assert_cmpstr (out, ==, "untouched");
+  CRITICAL ("stagehand_hooks_check", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_hooks_check (NULL, NULL, NULL, &error));
+  CRITICAL ("stagehand_hooks_check", "options != NULL");
+  g_assert_null (stagehand_hooks_check (sysroot, NULL, NULL, &error));
+  CRITICAL ("stagehand_hooks_recover", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_false (stagehand_hooks_recover (NULL, &out, NULL, &error));
+  g_assert_cmpstr (out, ==, "untouched");
+  g_assert_no_error (error);
+
+  /* Getters. */
+  CRITICAL ("stagehand_status_get_health_error", "status != NULL");
+  g_assert_null (stagehand_status_get_health_error (NULL));
+  CRITICAL ("stagehand_status_get_n_denylisted", "status != NULL");
+  g_assert_cmpuint (stagehand_status_get_n_denylisted (NULL), ==, 0);
+  CRITICAL ("stagehand_status_get_denylisted", "status != NULL");
+  g_assert_null (stagehand_status_get_denylisted (NULL, 0));
+  CRITICAL ("stagehand_status_get_last_rollback", "status != NULL");
+  g_assert_null (stagehand_status_get_last_rollback (NULL));
+  CRITICAL ("stagehand_deployment_status_get_health", "deployment != NULL");
+  g_assert_cmpint (stagehand_deployment_status_get_health (NULL), ==, STAGEHAND_HEALTH_STATE_UNKNOWN);
+  CRITICAL ("stagehand_deployment_status_get_attempts", "deployment != NULL");
+  g_assert_cmpuint (stagehand_deployment_status_get_attempts (NULL), ==, 0);
+  CRITICAL ("stagehand_deployment_status_get_on_trial", "deployment != NULL");
+  g_assert_false (stagehand_deployment_status_get_on_trial (NULL));
+  CRITICAL ("stagehand_deployment_status_get_health_reason", "deployment != NULL");
+  g_assert_null (stagehand_deployment_status_get_health_reason (NULL));
+  CRITICAL ("stagehand_deployment_status_get_health_changed", "deployment != NULL");
+  g_assert_null (stagehand_deployment_status_get_health_changed (NULL));
+  CRITICAL ("stagehand_deployment_status_get_pinned_by_stagehand", "deployment != NULL");
+  g_assert_false (stagehand_deployment_status_get_pinned_by_stagehand (NULL));
+  CRITICAL ("stagehand_denylist_get_n_entries", "denylist != NULL");
+  g_assert_cmpuint (stagehand_denylist_get_n_entries (NULL), ==, 0);
+  CRITICAL ("stagehand_denylist_get_entry", "denylist != NULL");
+  g_assert_null (stagehand_denylist_get_entry (NULL, 0));
+  CRITICAL ("stagehand_denylist_entry_get_checksum", "entry != NULL");
+  g_assert_null (stagehand_denylist_entry_get_checksum (NULL));
+  CRITICAL ("stagehand_rollback_get_from", "rollback != NULL");
+  g_assert_null (stagehand_rollback_get_from (NULL));
+  CRITICAL ("stagehand_rollback_get_trigger", "rollback != NULL");
+  g_assert_cmpint (stagehand_rollback_get_trigger (NULL), ==, STAGEHAND_ROLLBACK_TRIGGER_MARK_BAD);
+  CRITICAL ("stagehand_mark_good_result_get_deployment", "result != NULL");
+  g_assert_null (stagehand_mark_good_result_get_deployment (NULL));
+  CRITICAL ("stagehand_mark_good_result_get_released_pins", "result != NULL");
+  g_assert_null (stagehand_mark_good_result_get_released_pins (NULL));
+  CRITICAL ("stagehand_mark_bad_result_get_rolled_back_to", "result != NULL");
+  g_assert_null (stagehand_mark_bad_result_get_rolled_back_to (NULL));
+  CRITICAL ("stagehand_mark_bad_result_get_reboot_needed", "result != NULL");
+  g_assert_false (stagehand_mark_bad_result_get_reboot_needed (NULL));
+  CRITICAL ("stagehand_verdict_get_outcome", "verdict != NULL");
+  g_assert_cmpint (stagehand_verdict_get_outcome (NULL), ==, STAGEHAND_ASSESS_OUTCOME_GOOD);
+  CRITICAL ("stagehand_verdict_get_newer", "verdict != NULL");
+  g_assert_null (stagehand_verdict_get_newer (NULL));
+  CRITICAL ("stagehand_hook_report_get_n_hooks", "report != NULL");
+  g_assert_cmpuint (stagehand_hook_report_get_n_hooks (NULL), ==, 0);
+  CRITICAL ("stagehand_hook_report_get_hook", "report != NULL");
+  g_assert_null (stagehand_hook_report_get_hook (NULL, 0));
+  CRITICAL ("stagehand_hook_report_get_passed", "report != NULL");
+  g_assert_false (stagehand_hook_report_get_passed (NULL));
+  CRITICAL ("stagehand_hook_run_get_end", "run != NULL");
+  g_assert_cmpint (stagehand_hook_run_get_end (NULL), ==, STAGEHAND_HOOK_END_PASSED);
+  CRITICAL ("stagehand_hook_run_get_output_tail", "run != NULL");
+  g_assert_null (stagehand_hook_run_get_output_tail (NULL));
+  g_test_assert_expected_messages ();
+}
+
+/* Enum values are ABI: they are the numbers C programs compiled against
+ * this header carry. */
+static void
+test_health_enums (void)
+{
+  g_assert_cmpint (STAGEHAND_HEALTH_STATE_UNTESTED, ==, 0);
+  g_assert_cmpint (STAGEHAND_HEALTH_STATE_FAILED, ==, 1);
+  g_assert_cmpint (STAGEHAND_HEALTH_STATE_GOOD, ==, 2);
+  g_assert_cmpint (STAGEHAND_HEALTH_STATE_GOOD_FALLBACK, ==, 3);
+  g_assert_cmpint (STAGEHAND_HEALTH_STATE_UNKNOWN, ==, 4);
+  g_assert_cmpint (STAGEHAND_BOOT_EVIDENCE_UNKNOWN, ==, 0);
+  g_assert_cmpint (STAGEHAND_BOOT_EVIDENCE_FALLBACK, ==, 1);
+  g_assert_cmpint (STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE, ==, 2);
+  g_assert_cmpint (STAGEHAND_ASSESS_OUTCOME_UNDETERMINED, ==, 5);
+  g_assert_cmpint (STAGEHAND_ROLLBACK_TRIGGER_ASSESS, ==, 1);
+  g_assert_cmpint (STAGEHAND_HOOK_ORIGIN_ADMIN, ==, 1);
+  g_assert_cmpint (STAGEHAND_HOOK_END_SPAWN_FAILED, ==, 4);
+}
+
+static void
 test_unloadable_sysroot (void)
 {
   /* A sysroot that cannot be loaded is a runtime error with a message that
@@ -494,6 +630,8 @@ main (int argc, char **argv)
   g_test_add_func ("/stagehand/cleanup/null-args", test_cleanup_null_args);
   g_test_add_func ("/stagehand/guard/null-args", test_guard_null_args);
   g_test_add_func ("/stagehand/guard/token-commits-once", test_guard_token_commits_once);
+  g_test_add_func ("/stagehand/health/null-args", test_health_null_args);
+  g_test_add_func ("/stagehand/health/enums", test_health_enums);
   g_test_add_func ("/stagehand/sysroot/unloadable", test_unloadable_sysroot);
   return g_test_run ();
 }

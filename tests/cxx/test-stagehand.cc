@@ -15,6 +15,7 @@
 //   STAGEHAND_TEST_COMMIT_1_0    the deployed (and booted) commit
 //   STAGEHAND_TEST_COMMIT_2_0    a commit to stage
 //   STAGEHAND_TEST_COMMIT_3_0    a commit without a kernel (branch testos/broken)
+//   STAGEHAND_TEST_COMMIT_4_0    a commit with a passing and a vetoing hook (testos/hooked)
 // and the argument --cli=PATH, the `stagehand` command.
 //
 // Built with -Wall -Wextra -Werror (tests/cxx/meson.build).
@@ -497,6 +498,171 @@ void test_cleanup_stamp() {
   g_assert_false(stagehand::status(*sysroot).cleanup_pending);
 }
 
+// The health transitions warn on purpose (a deployment marked bad, a
+// denylisted commit staged anyway, a reset); GTest makes warnings fatal.
+// Record stagehand's warnings instead, and check them.
+std::vector<std::string> warnings;
+
+void record_warning(const char *, GLogLevelFlags, const char *message, gpointer) {
+  warnings.emplace_back(message);
+}
+
+gboolean stagehand_warnings_not_fatal(const char *log_domain, GLogLevelFlags log_level,
+                                      const char *, gpointer) {
+  return !(g_strcmp0(log_domain, "stagehand") == 0 && (log_level & G_LOG_LEVEL_WARNING) != 0);
+}
+
+void assert_warned(const char *pattern) {
+  for (const auto &w : warnings)
+    if (g_pattern_match_simple(pattern, w.c_str())) {
+      warnings.clear();
+      return;
+    }
+  std::string all;
+  for (const auto &w : warnings)
+    all += "  " + w + "\n";
+  g_error("no stagehand warning \"%s\"; warned:\n%s", pattern, all.c_str());
+}
+
+// testos/hooked (4.0) ships 10-pass and 20-veto (exits 3); testos/badhook
+// (5.0) a hook that is not executable (tests/c/meson.build).
+void test_hooks() {
+  using stagehand::ErrorCode;
+  Sysroot sysroot;
+  sysroot.lock();
+  const guint dirs = n_deployment_dirs();
+  auto hooked = stagehand::stage_options("testos/hooked");
+
+  // The dry run reports both hooks; the veto is in the report, not thrown.
+  auto report = stagehand::hooks_check(*sysroot, *hooked);
+  g_assert_false(report.passed);
+  assert_cmpstr(str(report.checksum), ==, env("STAGEHAND_TEST_COMMIT_4_0"));
+  assert_cmpstr(str(report.version), ==, "4.0");
+  assert_cmpstr(str(report.old.checksum), ==, env("STAGEHAND_TEST_COMMIT_1_0"));
+  g_assert_cmpuint(report.hooks.size(), ==, 2);
+  assert_cmpstr(str(report.hooks[0].name), ==, "10-pass");
+  g_assert_true(report.hooks[0].passed);
+  g_assert_true(report.hooks[0].end == stagehand::HookEnd::Passed);
+  g_assert_true(report.hooks[0].origin == stagehand::HookOrigin::Vendor);
+  assert_cmpstr(str(report.hooks[0].output_tail), ==, "pass: from 1.0 to 4.0\n");
+  assert_cmpstr(str(report.hooks[1].path), ==, "/usr/lib/stagehand/pre-upgrade.d/20-veto");
+  g_assert_false(report.hooks[1].passed);
+  g_assert_true(report.hooks[1].end == stagehand::HookEnd::Exited);
+  g_assert_cmpint(report.hooks[1].exit_status, ==, 3);
+  assert_cmpstr(str(report.hooks[1].description), ==, "exit status 3");
+  g_assert_false(staged_for_ostree());
+  g_assert_cmpuint(n_deployment_dirs(), ==, dirs);
+
+  // Staging it: the veto as an exception with its code and the C message.
+  auto e = expect_error(ErrorCode::HookVetoed, [&] { stagehand::stage(*sysroot, *hooked); });
+  g_assert_true(e.matches(ErrorCode::HookVetoed));
+  assert_cmpstr(e.nick(), ==, "hook-vetoed");
+  g_assert_nonnull(strstr(e.what(), "20-veto"));
+  g_assert_nonnull(strstr(e.what(), "exit status 3"));
+  g_assert_nonnull(strstr(e.what(), "update to 1.5 first"));
+  g_assert_false(staged_for_ostree());
+  g_assert_false(stagehand::finalization_locked(*sysroot));
+  g_assert_cmpuint(n_deployment_dirs(), ==, dirs);
+
+  // Nothing to recover after a veto.
+  g_assert_false(stagehand::hooks_recover(*sysroot).unstaged);
+
+  // A hook that is not executable: HookInvalid from both.
+  auto bad = stagehand::stage_options("testos/badhook");
+  e = expect_error(ErrorCode::HookInvalid, [&] { stagehand::hooks_check(*sysroot, *bad); });
+  g_assert_nonnull(strstr(e.what(), "10-pass"));
+  expect_error(ErrorCode::HookInvalid, [&] { stagehand::stage(*sysroot, *bad); });
+  g_assert_false(staged_for_ostree());
+  g_assert_cmpuint(n_deployment_dirs(), ==, dirs);
+}
+
+// stage → untested; mark_bad of the staged one → denylisted; re-stage →
+// Denylisted; allowed explicitly; mark_bad of the only deployment →
+// NoKnownGood; mark_good; assess; the denylist; reset.
+void test_health() {
+  using stagehand::ErrorCode;
+  using stagehand::HealthState;
+  Sysroot sysroot;
+  sysroot.lock();
+  const std::string c2 = env("STAGEHAND_TEST_COMMIT_2_0");
+  auto defaults = stagehand::health_options();
+  guint handler = g_log_set_handler(
+      "stagehand", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL),
+      record_warning, nullptr);
+  g_test_log_set_fatal_handler(stagehand_warnings_not_fatal, nullptr);
+
+  auto status = stagehand::status(*sysroot);
+  g_assert_true(status.deployments[0].health == HealthState::GoodFallback);
+  g_assert_false(status.deployments[0].on_trial);
+  g_assert_cmpuint(status.denylist.size(), ==, 0);
+  g_assert_false(status.has_last_rollback);
+  assert_cmpstr(str(status.health_error), ==, "");
+
+  auto options = stagehand::stage_options(env("STAGEHAND_TEST_BRANCH"));
+  auto staged = stagehand::stage(*sysroot, *options);
+  status = stagehand::status(*sysroot);
+  g_assert_true(status.deployments[0].staged);
+  g_assert_true(status.deployments[0].health == HealthState::Untested);
+  g_assert_true(status.deployments[0].on_trial);
+  g_assert_true(status.deployments[1].pinned_by_stagehand);
+
+  auto bad = stagehand::mark_bad(*sysroot, staged.deployment.to_string(), "smoke test failed",
+                                 *defaults);
+  assert_warned("marked * bad: smoke test failed; commit * denylisted");
+  g_assert_true(bad.deployment == staged.deployment);
+  g_assert_true(bad.unstaged);
+  g_assert_false(bad.reboot_needed);
+  assert_cmpstr(str(bad.denylisted), ==, c2);
+  g_assert_false(staged_for_ostree());
+  status = stagehand::status(*sysroot);
+  g_assert_cmpuint(status.denylist.size(), ==, 1);
+  assert_cmpstr(str(status.denylist[0].checksum), ==, c2);
+  assert_cmpstr(str(status.denylist[0].reason), ==, "smoke test failed");
+  g_assert_true(status.denylist[0].deployment == staged.deployment);
+
+  auto e = expect_error(ErrorCode::Denylisted, [&] { stagehand::stage(*sysroot, *options); });
+  g_assert_nonnull(strstr(e.what(), c2.c_str()));
+  g_assert_false(staged_for_ostree());
+  options->set_allow_denylisted(true);
+  auto again = stagehand::stage(*sysroot, *options);
+  assert_warned("staging denylisted commit * as explicitly allowed*");
+  g_assert_true(stagehand::unstage(*sysroot).deployment == again.deployment);
+
+  expect_error(ErrorCode::NoKnownGood,
+               [&] { stagehand::mark_bad(*sysroot, "", "broken", *defaults); });
+  expect_error(ErrorCode::UnknownDeployment, [&] {
+    stagehand::mark_bad(*sysroot, "testos:0123456789abcdef", "", *defaults);
+  });
+  status = stagehand::status(*sysroot);
+  g_assert_true(status.deployments[0].health == HealthState::GoodFallback);
+
+  auto good = stagehand::mark_good(*sysroot, *defaults);
+  g_assert_true(good.previous == HealthState::GoodFallback);
+  g_assert_cmpuint(good.attempts, ==, 1);
+  status = stagehand::status(*sysroot);
+  g_assert_true(status.deployments[0].health == HealthState::Good);
+
+  auto verdict = stagehand::assess(*sysroot, stagehand::BootEvidence::Unknown, 0, *defaults);
+  g_assert_true(verdict.outcome == stagehand::AssessOutcome::Good);
+  g_assert_false(verdict.counted);
+  g_assert_true(verdict.booted == good.deployment);
+
+  g_assert_cmpuint(stagehand::denylist(*sysroot).size(), ==, 1);
+  expect_error(ErrorCode::InvalidArgument,
+               [&] { stagehand::denylist_remove(*sysroot, "not-hex"); });
+  auto removed = stagehand::denylist_remove(*sysroot, c2.substr(0, 10));
+  assert_cmpstr(str(removed.checksum), ==, c2);
+  g_assert_cmpuint(stagehand::denylist(*sysroot).size(), ==, 0);
+
+  assert_cmpstr(str(stagehand::health_reset(*sysroot)), ==, "");
+  assert_warned("health store * reset");
+  status = stagehand::status(*sysroot);
+  g_assert_true(status.deployments[0].health == HealthState::GoodFallback);
+
+  g_test_log_set_fatal_handler(nullptr, nullptr);
+  g_log_remove_handler("stagehand", handler);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -524,6 +690,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/cxx/stage-errors", test_stage_errors);
   g_test_add_func("/cxx/finalization-lock", test_finalization_lock);
   g_test_add_func("/cxx/sysroot-lock", test_sysroot_lock);
+  g_test_add_func("/cxx/hooks", test_hooks);
+  g_test_add_func("/cxx/health", test_health);
   // Last: it finalizes a deployment.
   g_test_add_func("/cxx/cleanup-stamp", test_cleanup_stamp);
   return g_test_run();

@@ -201,6 +201,18 @@ pub mod ffi {
         finalization_locked: bool,
         /// Whether it is a staged deployment that has not passed its pre-upgrade hooks.
         unvetted: bool,
+        /// Its health (`Unknown` when the health store cannot be read).
+        health: HealthState,
+        /// Boots counted into it.
+        attempts: u32,
+        /// Untested, or booted and waiting for mark_good().
+        on_trial: bool,
+        /// Why it failed; empty without a failure verdict.
+        health_reason: String,
+        /// When its health last changed (RFC 3339 UTC); empty without a record.
+        health_changed: String,
+        /// Whether stagehand pinned it to keep two known-good deployments during a trial.
+        pinned_by_stagehand: bool,
     }
 
     /// The whole picture: what `stagehand status` prints.
@@ -210,6 +222,234 @@ pub mod ffi {
         deployments: Vec<DeploymentStatus>,
         /// Whether a cleanup stamp is present (readable or not).
         cleanup_pending: bool,
+        /// Denylisted commits, oldest first (empty when the store cannot be read).
+        denylist: Vec<DenylistEntry>,
+        /// Whether stagehand ever rolled back (then `last_rollback` is the last).
+        has_last_rollback: bool,
+        /// The last rollback stagehand made.
+        last_rollback: Rollback,
+        /// Why the health store could not be read; empty when it could.
+        health_error: String,
+    }
+
+    /// A deployment's health (docs/health.md), the numbers of the C
+    /// library's `StagehandHealthState`.
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum HealthState {
+        /// Installed, never booted.
+        Untested = 0,
+        /// Booted and not confirmed (on trial), or marked bad (with a reason).
+        Failed = 1,
+        /// Booted successfully, the most recent such deployment.
+        Good = 2,
+        /// Booted successfully before; also every deployment without a record.
+        GoodFallback = 3,
+        /// The health store cannot be read.
+        Unknown = 4,
+    }
+
+    /// A commit that failed; staging it again throws `Denylisted` unless allowed.
+    #[derive(Debug, Clone)]
+    struct DenylistEntry {
+        /// The commit.
+        checksum: String,
+        /// Why.
+        reason: String,
+        /// When (RFC 3339 UTC).
+        since: String,
+        /// The deployment that failed (empty when none was recorded).
+        deployment: DeploymentId,
+    }
+
+    /// What made stagehand roll back (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum RollbackTrigger {
+        /// mark_bad().
+        MarkBad = 0,
+        /// Boot assessment found that the bootloader fell back.
+        Assess = 1,
+    }
+
+    /// A rollback stagehand made.
+    #[derive(Debug, Clone)]
+    struct Rollback {
+        /// Rolled back from.
+        from: DeploymentId,
+        /// The known-good deployment made the default.
+        to: DeploymentId,
+        /// Why.
+        reason: String,
+        /// When (RFC 3339 UTC).
+        at: String,
+        /// What decided it.
+        trigger: RollbackTrigger,
+    }
+
+    /// What mark_good() did.
+    #[derive(Debug, Clone)]
+    struct MarkGoodOutcome {
+        /// The booted deployment, now good.
+        deployment: DeploymentId,
+        /// Its health before.
+        previous: HealthState,
+        /// Boots counted into it.
+        attempts: u32,
+        /// Its commit was on the denylist and came off it.
+        undenylisted: bool,
+        /// Retention pins released.
+        released_pins: Vec<DeploymentId>,
+        /// Deployments removed because only a released pin kept them.
+        removed: Vec<DeploymentId>,
+    }
+
+    /// What mark_bad() did. Empty ids (`stateroot` empty) mean "none".
+    #[derive(Debug, Clone)]
+    struct MarkBadOutcome {
+        /// The deployment marked bad.
+        deployment: DeploymentId,
+        /// The reason recorded.
+        reason: String,
+        /// The commit put on the denylist.
+        denylisted: String,
+        /// It had a failure verdict already (only the order was redone).
+        already_failed: bool,
+        /// It was the staged deployment and was unstaged.
+        unstaged: bool,
+        /// The known-good deployment made the default (empty: no rollback).
+        rolled_back_to: DeploymentId,
+        /// The default deployment now (`default` is a C++ keyword).
+        default_deployment: DeploymentId,
+        /// Another deployment that stays staged (empty: none).
+        staged: DeploymentId,
+        /// The running system is the failed one: reboot into the default.
+        reboot_needed: bool,
+    }
+
+    /// What the bootloader knows about this boot (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum BootEvidence {
+        /// Nothing: conservative, nothing is marked.
+        Unknown = 0,
+        /// The bootloader fell back because the default entry's tries ran out.
+        Fallback = 1,
+        /// A person picked the entry.
+        ManualChoice = 2,
+    }
+
+    /// What assess() concluded (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum AssessOutcome {
+        /// The booted deployment is known good.
+        Good = 0,
+        /// It is on trial: booted, waiting for mark_good().
+        OnTrial = 1,
+        /// It has a failure verdict.
+        BootedFailed = 2,
+        /// The bootloader fell back from newer deployments: they are failed.
+        FellBack = 3,
+        /// Newer deployments were passed over by a person: nothing marked.
+        ManualChoice = 4,
+        /// Newer deployments were passed over without evidence: nothing marked.
+        Undetermined = 5,
+    }
+
+    /// What assess() concluded.
+    #[derive(Debug, Clone)]
+    struct Verdict {
+        /// The booted deployment.
+        booted: DeploymentId,
+        /// Its health after assessment.
+        health: HealthState,
+        /// Boots counted into it.
+        attempts: u32,
+        /// Whether this call counted the boot.
+        counted: bool,
+        /// The conclusion.
+        outcome: AssessOutcome,
+        /// Deployments ahead of the booted one that are (were) on trial.
+        newer: Vec<DeploymentId>,
+        /// Deployments this assessment marked failed and denylisted.
+        failed: Vec<DeploymentId>,
+        /// The default deployment now (empty when there is none).
+        default_deployment: DeploymentId,
+        /// Reboot into the default.
+        reboot_needed: bool,
+        /// One sentence for people.
+        message: String,
+    }
+
+    /// Who shipped a hook (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum HookOrigin {
+        /// The new deployment's `/usr/lib/stagehand/pre-upgrade.d/`.
+        Vendor = 0,
+        /// The booted system's `/etc/stagehand/pre-upgrade.d/`.
+        Admin = 1,
+    }
+
+    /// How a hook ended (the C library's numbers); all but `Passed` veto.
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum HookEnd {
+        /// Exit status 0.
+        Passed = 0,
+        /// A non-zero exit status (`exit_status`).
+        Exited = 1,
+        /// Killed by a signal (`signal`).
+        Signaled = 2,
+        /// Ran past its timeout; its process tree was killed.
+        TimedOut = 3,
+        /// Could not be started.
+        SpawnFailed = 4,
+    }
+
+    /// How one hook ran in hooks_check().
+    #[derive(Debug, Clone)]
+    struct HookRun {
+        /// File name.
+        name: String,
+        /// Path as its system sees it.
+        path: String,
+        /// Who shipped it.
+        origin: HookOrigin,
+        /// Exit status 0.
+        passed: bool,
+        /// How it ended.
+        end: HookEnd,
+        /// With `Exited`, the status; else 0.
+        exit_status: i32,
+        /// With `Signaled`, the signal; else 0.
+        signal: i32,
+        /// How it vetoed, as the error message says it (`exit status 3`); empty when it passed.
+        description: String,
+        /// Wall time, milliseconds.
+        duration_ms: u64,
+        /// Bytes written to stdout and stderr.
+        output_bytes: u64,
+        /// The last 8 KiB of that output.
+        output_tail: String,
+    }
+
+    /// What hooks_check() found.
+    #[derive(Debug, Clone)]
+    struct HookReport {
+        /// The stateroot the revision would be deployed into.
+        stateroot: String,
+        /// The commit checked.
+        checksum: String,
+        /// Its version (empty: none).
+        version: String,
+        /// The deployment it would upgrade from (empty: none).
+        old: DeploymentId,
+        /// Each hook in the order it ran.
+        hooks: Vec<HookRun>,
+        /// Whether all passed (true when there are none).
+        passed: bool,
     }
 
     /// What kind of cleanup stamp is present.
@@ -315,6 +555,8 @@ pub mod ffi {
         type StageOptions;
         /// Options of autocleanup(): start with cleanup_options().
         type CleanupOptions;
+        /// Options of mark_good(), mark_bad(), assess(): start with health_options().
+        type HealthOptions;
         /// Proof that a guarded step was begun (guard_begin()); pass it to
         /// guard_commit() when the step is done. Dropping it without a commit
         /// leaves the step started, so the next begin reports Interrupted.
@@ -341,6 +583,16 @@ pub mod ffi {
         fn set_hooks_enabled(self: &mut StageOptions, enabled: bool);
         /// The per-hook timeout, in seconds (0 is ignored: keep the default).
         fn set_hook_timeout(self: &mut StageOptions, seconds: u32);
+        /// Stage a denylisted commit anyway (a person's deliberate retry).
+        fn set_allow_denylisted(self: &mut StageOptions, allow: bool);
+        /// Pin two known-good deployments during the trial (default true).
+        fn set_keep_known_good(self: &mut StageOptions, keep: bool);
+
+        /// The defaults: keep two known-good deployments during a trial.
+        fn health_options() -> Box<HealthOptions>;
+        /// Pin two known-good deployments during a trial (default true).
+        #[cxx_name = "set_keep_known_good"]
+        fn health_set_keep_known_good(self: &mut HealthOptions, keep: bool);
 
         /// The defaults of autocleanup(): wait up to 30 minutes for the
         /// sysroot lock, only when a stamp asks for a cleanup.
@@ -451,6 +703,60 @@ pub mod ffi {
         fn guard_reset(dir: &str, name: &str) -> Result<bool>;
         /// The SHA-256 of a file's contents, as a configuration digest.
         fn guard_file_digest(path: &str) -> Result<String>;
+
+        /// Dry run of the pre-upgrade hooks: every hook's outcome, nothing
+        /// left behind. A veto is in the report, not thrown. Lock held.
+        unsafe fn hooks_check(
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &StageOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<HookReport>;
+        /// Remove what a staging that died mid-hook left. Lock held.
+        unsafe fn hooks_recover(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<UnstageOutcome>;
+
+        /// Mark the booted deployment good. Lock held.
+        unsafe fn mark_good(
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<MarkGoodOutcome>;
+        /// Mark `deployment` (`[stateroot:]checksum[.serial]`; empty: the
+        /// booted one) bad with `reason`. Lock held.
+        unsafe fn mark_bad(
+            sysroot: Pin<&mut OstreeSysroot>,
+            deployment: &str,
+            reason: &str,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<MarkBadOutcome>;
+        /// Boot assessment. `tries`: with Fallback, the entry's tries (0: not known). Lock held.
+        unsafe fn assess(
+            sysroot: Pin<&mut OstreeSysroot>,
+            evidence: BootEvidence,
+            tries: u32,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<Verdict>;
+        /// The denylist, oldest first. No lock.
+        unsafe fn denylist(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<Vec<DenylistEntry>>;
+        /// Take a commit (or a unique prefix) off the denylist. Lock held.
+        unsafe fn denylist_remove(
+            sysroot: Pin<&mut OstreeSysroot>,
+            checksum: &str,
+            cancellable: *mut GCancellable,
+        ) -> Result<DenylistEntry>;
+        /// Forget all health state; returns why the old store was
+        /// unreadable (empty when it was readable). Lock held.
+        unsafe fn health_reset(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<String>;
     }
 }
 
@@ -583,6 +889,242 @@ unsafe fn cancellable_arg(
     Ok(Some(from_glib_none(raw)))
 }
 
+// ----------------------------------------------- hooks and health ----
+
+unsafe fn hooks_check(
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &StageOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::HookReport> {
+    const NAME: &str = "stagehand::hooks_check";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let r = stagehand::hooks::check(&lock, &options.inner, cancellable.as_ref())?;
+        Ok(ffi::HookReport {
+            stateroot: r.stateroot,
+            checksum: r.checksum,
+            version: r.version.unwrap_or_default(),
+            old: opt_id(r.old),
+            passed: r.passed,
+            hooks: r
+                .hooks
+                .into_iter()
+                .map(|h| {
+                    let (end, exit_status, signal) = match &h.end {
+                        None => (ffi::HookEnd::Passed, 0, 0),
+                        Some(stagehand::HookEnd::Exited(c)) => (ffi::HookEnd::Exited, *c, 0),
+                        Some(stagehand::HookEnd::Signaled(n)) => (ffi::HookEnd::Signaled, 0, *n),
+                        Some(stagehand::HookEnd::TimedOut(_)) => (ffi::HookEnd::TimedOut, 0, 0),
+                        Some(stagehand::HookEnd::SpawnFailed(_)) => {
+                            (ffi::HookEnd::SpawnFailed, 0, 0)
+                        }
+                    };
+                    ffi::HookRun {
+                        description: h.end.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                        name: h.name,
+                        path: h.path,
+                        origin: match h.origin {
+                            stagehand::HookOrigin::Vendor => ffi::HookOrigin::Vendor,
+                            stagehand::HookOrigin::Admin => ffi::HookOrigin::Admin,
+                        },
+                        passed: h.passed,
+                        end,
+                        exit_status,
+                        signal,
+                        duration_ms: h.duration_ms,
+                        output_bytes: h.output_bytes,
+                        output_tail: h.output_tail,
+                    }
+                })
+                .collect(),
+        })
+    })
+}
+
+unsafe fn hooks_recover(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::UnstageOutcome> {
+    const NAME: &str = "stagehand::hooks_recover";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let out = stagehand::hooks::recover(&lock, cancellable.as_ref())?;
+        Ok(ffi::UnstageOutcome {
+            unstaged: out.removed.is_some(),
+            deployment: opt_id(out.removed),
+        })
+    })
+}
+
+unsafe fn mark_good(
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::MarkGoodOutcome> {
+    const NAME: &str = "stagehand::mark_good";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let out = stagehand::health::mark_good(&lock, &options.0, cancellable.as_ref())?;
+        Ok(ffi::MarkGoodOutcome {
+            deployment: out.deployment.into(),
+            previous: health_state(Some(out.previous)),
+            attempts: out.attempts,
+            undenylisted: out.undenylisted,
+            released_pins: ids(out.released_pins),
+            removed: ids(out.removed),
+        })
+    })
+}
+
+unsafe fn mark_bad(
+    sysroot: Pin<&mut OstreeSysroot>,
+    deployment: &str,
+    reason: &str,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::MarkBadOutcome> {
+    const NAME: &str = "stagehand::mark_bad";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let target = opt(deployment)
+            .map(|s| stagehand::DeploymentId::resolve(s, &sysroot))
+            .transpose()?;
+        let out = stagehand::health::mark_bad(
+            &lock,
+            target.as_ref(),
+            reason,
+            &options.0,
+            cancellable.as_ref(),
+        )?;
+        Ok(ffi::MarkBadOutcome {
+            deployment: out.deployment.into(),
+            reason: out.reason,
+            denylisted: out.denylisted,
+            already_failed: out.already_failed,
+            unstaged: out.unstaged,
+            rolled_back_to: opt_id(out.rolled_back_to),
+            default_deployment: opt_id(out.default),
+            staged: opt_id(out.staged),
+            reboot_needed: out.reboot_needed,
+        })
+    })
+}
+
+unsafe fn assess(
+    sysroot: Pin<&mut OstreeSysroot>,
+    evidence: ffi::BootEvidence,
+    tries: u32,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::Verdict> {
+    const NAME: &str = "stagehand::assess";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let evidence = match evidence {
+            ffi::BootEvidence::Unknown => stagehand::BootEvidence::Unknown,
+            ffi::BootEvidence::Fallback => stagehand::BootEvidence::Fallback {
+                tries: (tries > 0).then_some(tries),
+            },
+            ffi::BootEvidence::ManualChoice => stagehand::BootEvidence::ManualChoice,
+            other => {
+                return Err(stagehand::Error::InvalidArgument(format!(
+                    "{NAME}: {} is no BootEvidence",
+                    other.repr
+                )))
+            }
+        };
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let v = stagehand::health::assess(&lock, &evidence, &options.0, cancellable.as_ref())?;
+        Ok(ffi::Verdict {
+            booted: v.booted.into(),
+            health: health_state(Some(v.health)),
+            attempts: v.attempts,
+            counted: v.counted,
+            outcome: match v.outcome {
+                stagehand::health::Outcome::Good => ffi::AssessOutcome::Good,
+                stagehand::health::Outcome::OnTrial => ffi::AssessOutcome::OnTrial,
+                stagehand::health::Outcome::BootedFailed => ffi::AssessOutcome::BootedFailed,
+                stagehand::health::Outcome::FellBack => ffi::AssessOutcome::FellBack,
+                stagehand::health::Outcome::ManualChoice => ffi::AssessOutcome::ManualChoice,
+                stagehand::health::Outcome::Undetermined => ffi::AssessOutcome::Undetermined,
+            },
+            newer: ids(v.newer),
+            failed: ids(v.failed),
+            default_deployment: opt_id(v.default),
+            reboot_needed: v.reboot_needed,
+            message: v.message,
+        })
+    })
+}
+
+unsafe fn denylist(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<Vec<ffi::DenylistEntry>> {
+    const NAME: &str = "stagehand::denylist";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        if cancellable
+            .as_ref()
+            .is_some_and(gio::prelude::CancellableExt::is_cancelled)
+        {
+            return Err(stagehand::Error::Cancelled);
+        }
+        Ok(stagehand::health::denylist(&sysroot)?
+            .iter()
+            .map(denylist_entry)
+            .collect())
+    })
+}
+
+unsafe fn denylist_remove(
+    sysroot: Pin<&mut OstreeSysroot>,
+    checksum: &str,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::DenylistEntry> {
+    const NAME: &str = "stagehand::denylist_remove";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        Ok(denylist_entry(&stagehand::health::denylist_remove(
+            &lock, checksum,
+        )?))
+    })
+}
+
+unsafe fn health_reset(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<String> {
+    const NAME: &str = "stagehand::health_reset";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        Ok(stagehand::health::reset(&lock, cancellable.as_ref())?
+            .previous_error
+            .unwrap_or_default())
+    })
+}
+
 // ----------------------------------------------------- conversions ----
 
 impl From<stagehand::DeploymentId> for ffi::DeploymentId {
@@ -602,6 +1144,30 @@ impl From<&ffi::DeploymentId> for stagehand::DeploymentId {
             checksum: d.checksum.clone(),
             serial: d.serial,
         }
+    }
+}
+
+fn opt_id(id: Option<stagehand::DeploymentId>) -> ffi::DeploymentId {
+    id.map_or_else(empty_id, Into::into)
+}
+
+fn health_state(s: Option<stagehand::health::State>) -> ffi::HealthState {
+    use stagehand::health::State;
+    match s {
+        Some(State::Untested) => ffi::HealthState::Untested,
+        Some(State::Failed) => ffi::HealthState::Failed,
+        Some(State::Good) => ffi::HealthState::Good,
+        Some(State::GoodFallback) => ffi::HealthState::GoodFallback,
+        None => ffi::HealthState::Unknown,
+    }
+}
+
+fn denylist_entry(d: &stagehand::health::Denied) -> ffi::DenylistEntry {
+    ffi::DenylistEntry {
+        checksum: d.checksum.clone(),
+        reason: d.reason.clone(),
+        since: d.since.clone(),
+        deployment: opt_id(d.deployment.clone()),
     }
 }
 
@@ -745,6 +1311,29 @@ impl StageOptions {
         let hooks = self.hooks.clone();
         self.update(|o| o.hooks(hooks));
     }
+}
+
+impl StageOptions {
+    fn set_allow_denylisted(&mut self, allow: bool) {
+        self.update(|o| o.allow_denylisted(allow));
+    }
+
+    fn set_keep_known_good(&mut self, keep: bool) {
+        self.update(|o| o.health(stagehand::HealthOptions::new().keep_known_good(keep)));
+    }
+}
+
+/// The opaque options of the health transitions.
+pub struct HealthOptions(stagehand::HealthOptions);
+
+impl HealthOptions {
+    fn health_set_keep_known_good(&mut self, keep: bool) {
+        self.0 = self.0.clone().keep_known_good(keep);
+    }
+}
+
+fn health_options() -> Box<HealthOptions> {
+    Box::new(HealthOptions(stagehand::HealthOptions::default()))
 }
 
 fn stage_options(revision: &str) -> Box<StageOptions> {
@@ -921,9 +1510,37 @@ unsafe fn status(
                     pinned: d.pinned,
                     finalization_locked: d.finalization_locked,
                     unvetted: d.unvetted,
+                    health: health_state(d.health),
+                    attempts: d.attempts,
+                    on_trial: d.on_trial,
+                    health_reason: d.health_reason.unwrap_or_default(),
+                    health_changed: d.health_changed.unwrap_or_default(),
+                    pinned_by_stagehand: d.pinned_by_stagehand,
                 })
                 .collect(),
             cleanup_pending: s.cleanup_pending,
+            denylist: s.denylist.iter().map(denylist_entry).collect(),
+            has_last_rollback: s.last_rollback.is_some(),
+            last_rollback: match &s.last_rollback {
+                Some(r) => ffi::Rollback {
+                    from: r.from.clone().into(),
+                    to: r.to.clone().into(),
+                    reason: r.reason.clone(),
+                    at: r.at.clone(),
+                    trigger: match r.trigger {
+                        stagehand::health::Trigger::MarkBad => ffi::RollbackTrigger::MarkBad,
+                        stagehand::health::Trigger::Assess => ffi::RollbackTrigger::Assess,
+                    },
+                },
+                None => ffi::Rollback {
+                    from: empty_id(),
+                    to: empty_id(),
+                    reason: String::new(),
+                    at: String::new(),
+                    trigger: ffi::RollbackTrigger::MarkBad,
+                },
+            },
+            health_error: s.health_error.unwrap_or_default(),
         })
     })
 }

@@ -50,6 +50,12 @@ pub mod cleanup;
 // The interrupted-operation guard (`stagehand_guard_*`).
 pub mod redline;
 
+// Deployment health: mark-good, mark-bad, assess, the denylist.
+pub mod health;
+
+// Pre-upgrade hooks: the dry run and recovery.
+pub mod hooks;
+
 mod guard;
 mod logging;
 

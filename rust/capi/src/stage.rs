@@ -10,7 +10,9 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
-use stagehand::{HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock};
+use stagehand::{
+    HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock,
+};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 
@@ -30,14 +32,18 @@ pub struct StagehandStageOptions {
     kargs: Kargs,
     lock_finalization: bool,
     hooks: HookOptions,
+    allow_denylisted: bool,
+    health: HealthOptions,
 }
 
 impl StagehandStageOptions {
-    fn build(&self) -> StageOptions {
+    pub(crate) fn build(&self) -> StageOptions {
         let mut o = StageOptions::new(self.revision.clone())
             .kargs(self.kargs.clone())
             .lock_finalization(self.lock_finalization)
-            .hooks(self.hooks.clone());
+            .hooks(self.hooks.clone())
+            .allow_denylisted(self.allow_denylisted)
+            .health(self.health.clone());
         if let Some(s) = &self.stateroot {
             o = o.stateroot(s.clone());
         }
@@ -125,6 +131,8 @@ pub unsafe extern "C" fn stagehand_stage_options_new(
             kargs: Kargs::Inherit,
             lock_finalization: false,
             hooks: HookOptions::default(),
+            allow_denylisted: false,
+            health: HealthOptions::default(),
         })))
     })
 }
@@ -288,6 +296,55 @@ pub unsafe extern "C" fn stagehand_stage_options_set_hook_timeout(
             .hooks
             .clone()
             .set_timeout(Duration::from_secs(timeout_seconds.into()));
+        Ok(())
+    })
+}
+
+/// stagehand_stage_options_set_allow_denylisted:
+/// @options: a #StagehandStageOptions
+/// @allow: whether a denylisted commit may be staged
+///
+/// A commit that failed before (marked bad, or fallen back from at boot) is on
+/// the denylist, and staging it again fails with
+/// %STAGEHAND_ERROR_DENYLISTED before anything is written, so an update agent
+/// does not retry a bad update by itself ("flapping"). %TRUE overrides that
+/// for a person's deliberate retry: the deployment starts a new trial, and
+/// stagehand_mark_good() on it takes the commit off the denylist. Default
+/// %FALSE.
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_stage_options_set_allow_denylisted(
+    options: *mut StagehandStageOptions,
+    allow: gboolean,
+) {
+    infallible(
+        c"stagehand_stage_options_set_allow_denylisted",
+        (),
+        |call| {
+            let options = mut_ref(call, options, c"options != NULL")?;
+            options.allow_denylisted = allow != GFALSE;
+            Ok(())
+        },
+    )
+}
+
+/// stagehand_stage_options_set_keep_known_good:
+/// @options: a #StagehandStageOptions
+/// @keep: whether to keep two known-good deployments during the trial
+///
+/// While the new deployment is on trial, stagehand pins the two newest
+/// known-good deployments so that finalization and cleanup cannot drop them
+/// (the default, %TRUE): if the new one fails and the previous one turns out
+/// bad too, a good one is left. It costs one more deployment (and possibly
+/// one more kernel in `/boot`) during the trial. %FALSE releases the pins
+/// stagehand holds and keeps libostree's usual two deployments.
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_stage_options_set_keep_known_good(
+    options: *mut StagehandStageOptions,
+    keep: gboolean,
+) {
+    infallible(c"stagehand_stage_options_set_keep_known_good", (), |call| {
+        let options = mut_ref(call, options, c"options != NULL")?;
+        options.health = options.health.clone().keep_known_good(keep != GFALSE);
         Ok(())
     })
 }

@@ -11,7 +11,8 @@ use ostree::ffi::OstreeSysroot;
 use crate::guint;
 use stagehand::{DeploymentStatus, SysrootLock};
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
+use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Call, Fail};
+use crate::health::{StagehandDenylistEntry, StagehandHealthState, StagehandRollback};
 
 /// StagehandStatus:
 ///
@@ -22,6 +23,9 @@ use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 pub struct StagehandStatus {
     deployments: Vec<StagehandDeploymentStatus>,
     cleanup_pending: bool,
+    denylist: Vec<StagehandDenylistEntry>,
+    last_rollback: Option<StagehandRollback>,
+    health_error: Option<CString>,
 }
 
 /// StagehandDeploymentStatus:
@@ -34,6 +38,9 @@ pub struct StagehandDeploymentStatus {
     stateroot: CString,
     checksum: CString,
     version: Option<CString>,
+    health: StagehandHealthState,
+    health_reason: Option<CString>,
+    health_changed: Option<CString>,
 }
 
 /// # Safety
@@ -79,6 +86,13 @@ pub unsafe extern "C" fn stagehand_status(
         SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
         let status = stagehand::status(&sysroot)?;
         let cleanup_pending = status.cleanup_pending;
+        let denylist = status
+            .denylist
+            .iter()
+            .map(StagehandDenylistEntry::of)
+            .collect();
+        let last_rollback = status.last_rollback.as_ref().map(StagehandRollback::of);
+        let health_error = status.health_error.as_deref().map(cstring);
         let deployments = status
             .deployments
             .into_iter()
@@ -86,12 +100,18 @@ pub unsafe extern "C" fn stagehand_status(
                 stateroot: cstring(&d.stateroot),
                 checksum: cstring(&d.checksum),
                 version: d.version.as_deref().map(cstring),
+                health: StagehandHealthState::of(d.health),
+                health_reason: d.health_reason.as_deref().map(cstring),
+                health_changed: d.health_changed.as_deref().map(cstring),
                 inner: d,
             })
             .collect();
         Ok(Box::into_raw(Box::new(StagehandStatus {
             deployments,
             cleanup_pending,
+            denylist,
+            last_rollback,
+            health_error,
         })))
     })
 }
@@ -325,5 +345,179 @@ pub unsafe extern "C" fn stagehand_deployment_status_get_unvetted(
         c"stagehand_deployment_status_get_unvetted",
         deployment,
         |d| d.unvetted,
+    )
+}
+
+/// stagehand_status_get_health_error:
+/// @status: a #StagehandStatus
+///
+/// Why the health store could not be read (it is corrupt, or of a newer
+/// format); then every deployment's health reads
+/// %STAGEHAND_HEALTH_STATE_UNKNOWN and the denylist is empty. Health
+/// operations fail with %STAGEHAND_ERROR_CORRUPT until
+/// stagehand_health_reset().
+///
+/// Returns: (transfer none) (nullable): the message, owned by @status; %NULL when the store was read
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_health_error(
+    status: *const StagehandStatus,
+) -> *const c_char {
+    infallible(c"stagehand_status_get_health_error", ptr::null(), |call| {
+        Ok(opt_ptr(&status_ref(call, status)?.health_error))
+    })
+}
+
+/// stagehand_status_get_n_denylisted:
+/// @status: a #StagehandStatus
+///
+/// Returns: the number of commits on the denylist
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_n_denylisted(
+    status: *const StagehandStatus,
+) -> guint {
+    infallible(c"stagehand_status_get_n_denylisted", 0, |call| {
+        Ok(status_ref(call, status)?.denylist.len() as guint)
+    })
+}
+
+/// stagehand_status_get_denylisted:
+/// @status: a #StagehandStatus
+/// @index: which, from 0 (oldest first)
+///
+/// Returns: (transfer none): the denylist entry, owned by @status
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_denylisted(
+    status: *const StagehandStatus,
+    index: guint,
+) -> *const StagehandDenylistEntry {
+    infallible(c"stagehand_status_get_denylisted", ptr::null(), |call| {
+        let e = status_ref(call, status)?.denylist.get(index as usize);
+        call.require(
+            e.is_some(),
+            c"index < stagehand_status_get_n_denylisted (status)",
+        )?;
+        Ok(e.map_or(ptr::null(), |e| e as *const _))
+    })
+}
+
+/// stagehand_status_get_last_rollback:
+/// @status: a #StagehandStatus
+///
+/// Returns: (transfer none) (nullable): the last rollback stagehand made, owned by @status; %NULL when there was none
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_last_rollback(
+    status: *const StagehandStatus,
+) -> *const StagehandRollback {
+    infallible(c"stagehand_status_get_last_rollback", ptr::null(), |call| {
+        Ok(status_ref(call, status)?
+            .last_rollback
+            .as_ref()
+            .map_or(ptr::null(), |r| r as *const _))
+    })
+}
+
+/// stagehand_deployment_status_get_health:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: its health state (%STAGEHAND_HEALTH_STATE_UNKNOWN when the store cannot be read)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_health(
+    deployment: *const StagehandDeploymentStatus,
+) -> StagehandHealthState {
+    infallible(
+        c"stagehand_deployment_status_get_health",
+        StagehandHealthState::Unknown,
+        |call| Ok(call.obj(deployment, c"deployment != NULL")?.health),
+    )
+}
+
+/// stagehand_deployment_status_get_attempts:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: the boots counted into it
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_attempts(
+    deployment: *const StagehandDeploymentStatus,
+) -> guint {
+    infallible(c"stagehand_deployment_status_get_attempts", 0, |call| {
+        Ok(call.obj(deployment, c"deployment != NULL")?.inner.attempts)
+    })
+}
+
+/// stagehand_deployment_status_get_on_trial:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether it is on trial: untested, or booted and waiting for stagehand_mark_good() (failed without a reason)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_on_trial(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    infallible(
+        c"stagehand_deployment_status_get_on_trial",
+        GFALSE,
+        |call| {
+            Ok(gbool(
+                call.obj(deployment, c"deployment != NULL")?.inner.on_trial,
+            ))
+        },
+    )
+}
+
+/// stagehand_deployment_status_get_health_reason:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer none) (nullable): why it failed, %NULL when it has no failure verdict, owned by @deployment
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_health_reason(
+    deployment: *const StagehandDeploymentStatus,
+) -> *const c_char {
+    infallible(
+        c"stagehand_deployment_status_get_health_reason",
+        ptr::null(),
+        |call| {
+            Ok(opt_ptr(
+                &call.obj(deployment, c"deployment != NULL")?.health_reason,
+            ))
+        },
+    )
+}
+
+/// stagehand_deployment_status_get_health_changed:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: (transfer none) (nullable): when its health last changed (RFC 3339 UTC), %NULL without a record, owned by @deployment
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_health_changed(
+    deployment: *const StagehandDeploymentStatus,
+) -> *const c_char {
+    infallible(
+        c"stagehand_deployment_status_get_health_changed",
+        ptr::null(),
+        |call| {
+            Ok(opt_ptr(
+                &call.obj(deployment, c"deployment != NULL")?.health_changed,
+            ))
+        },
+    )
+}
+
+/// stagehand_deployment_status_get_pinned_by_stagehand:
+/// @deployment: a #StagehandDeploymentStatus
+///
+/// Returns: whether stagehand pinned it to keep two known-good deployments during a trial (and will release it when the trial ends)
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_deployment_status_get_pinned_by_stagehand(
+    deployment: *const StagehandDeploymentStatus,
+) -> gboolean {
+    infallible(
+        c"stagehand_deployment_status_get_pinned_by_stagehand",
+        GFALSE,
+        |call| {
+            Ok(gbool(
+                call.obj(deployment, c"deployment != NULL")?
+                    .inner
+                    .pinned_by_stagehand,
+            ))
+        },
     )
 }

@@ -205,9 +205,83 @@ fn usage_errors_are_the_runners_own_status() {
             "--",
             "true",
         ][..],
+        &["run", "--file", "/x=/etc/hostname", "--", "true"][..],
+        &[
+            "run",
+            "--commit",
+            "2.0",
+            "--file",
+            "x=/etc/hostname",
+            "--no-boot",
+            "--",
+            "true",
+        ][..],
+        &[
+            "run",
+            "--commit",
+            "2.0",
+            "--file",
+            "/x",
+            "--no-boot",
+            "--",
+            "true",
+        ][..],
+        &[
+            "run",
+            "--commit",
+            "2.0",
+            "--file",
+            "/x=/nonexistent",
+            "--no-boot",
+            "--",
+            "true",
+        ][..],
         &["frobnicate"][..],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(125), "{args:?}: {}", show(&out));
     }
+}
+
+#[test]
+fn file_puts_a_host_file_into_the_commit_with_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("hook.sh");
+    std::fs::write(&hook, "#!/bin/sh\nexit 3\n").unwrap();
+    let notes = dir.path().join("notes:v1.txt");
+    std::fs::write(&notes, "plain\n").unwrap();
+    let prog = script(
+        dir.path(),
+        "probe.sh",
+        r#"
+repo="$STAGEHAND_TEST_SYSROOT/ostree/repo"
+c="$STAGEHAND_TEST_COMMIT_2_0"
+# The mode given after the last ':' and the content, owned by root...
+ostree --repo="$repo" ls "$c" /usr/lib/stagehand/pre-upgrade.d/10-veto | grep -q '^-00755 0 0 '
+test "$(ostree --repo="$repo" cat "$c" /usr/lib/stagehand/pre-upgrade.d/10-veto)" = "$(printf '#!/bin/sh\nexit 3')"
+# ...0644 without one (a ':' in the host path is not a mode)...
+ostree --repo="$repo" ls "$c" /usr/share/notes | grep -q '^-00644 0 0 '
+test "$(ostree --repo="$repo" cat "$c" /usr/share/notes)" = plain
+# ...and only in the commit it follows.
+! ostree --repo="$repo" ls "$STAGEHAND_TEST_COMMIT_1_0" /usr/lib/stagehand/pre-upgrade.d/10-veto 2>/dev/null
+"#,
+    );
+    let out = run(&[
+        "run",
+        "--no-boot",
+        "--deploy",
+        "1.0",
+        "--commit",
+        "2.0",
+        "--file",
+        &format!(
+            "/usr/lib/stagehand/pre-upgrade.d/10-veto={}:755",
+            hook.display()
+        ),
+        "--file",
+        &format!("/usr/share/notes={}", notes.display()),
+        "--",
+        &prog,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
 }

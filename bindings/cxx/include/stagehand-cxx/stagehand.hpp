@@ -216,4 +216,70 @@ inline rust::String guard_file_digest(rust::Str path) {
   return detail::call([&] { return raw::guard_file_digest(path); });
 }
 
+// ----------------------------------------------------- pre-upgrade hooks
+//
+// A veto during stage() is ErrorCode::HookVetoed, an unacceptable hook file
+// ErrorCode::HookInvalid (docs/hooks.md).
+
+// Dry run: check the revision out, run every hook, remove the checkout;
+// a veto is in the report (passed == false), not thrown. Lock must be held.
+inline HookReport hooks_check(OstreeSysroot &sysroot, const StageOptions &options,
+                              GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::hooks_check(sysroot, options, cancellable); });
+}
+
+// Remove the unvetted staged deployment (and stray checkouts) a staging that
+// died mid-hook left; unstaged == false when there was none. Lock must be held.
+inline UnstageOutcome hooks_recover(OstreeSysroot &sysroot,
+                                    GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::hooks_recover(sysroot, cancellable); });
+}
+
+// ------------------------------------------------------ deployment health
+//
+// docs/health.md. Staging starts a trial; these end it. Each transition
+// needs the sysroot lock held.
+
+// Mark the booted deployment good (after boot-complete.target). Throws
+// Denylisted, NotBooted, Corrupt. Lock must be held.
+inline MarkGoodOutcome mark_good(OstreeSysroot &sysroot, const HealthOptions &options,
+                                 GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::mark_good(sysroot, options, cancellable); });
+}
+
+// Mark `deployment` ("[stateroot:]checksum[.serial]", "" for the booted one)
+// bad: failed, denylisted, rolled back from. Throws NoKnownGood (nothing
+// changed), UnknownDeployment. Lock must be held.
+inline MarkBadOutcome mark_bad(OstreeSysroot &sysroot, rust::Str deployment, rust::Str reason,
+                               const HealthOptions &options,
+                               GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::mark_bad(sysroot, deployment, reason, options, cancellable); });
+}
+
+// Boot assessment, early at every boot. `tries`: with BootEvidence::Fallback,
+// the entry's tries (0: not known). Lock must be held.
+inline Verdict assess(OstreeSysroot &sysroot, BootEvidence evidence, std::uint32_t tries,
+                      const HealthOptions &options, GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::assess(sysroot, evidence, tries, options, cancellable); });
+}
+
+// The denylist, oldest first. The lock is not needed.
+inline rust::Vec<DenylistEntry> denylist(OstreeSysroot &sysroot,
+                                         GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::denylist(sysroot, cancellable); });
+}
+
+// Take a commit (or a unique prefix of it) off the denylist; returns the
+// entry. InvalidArgument when it is not there. Lock must be held.
+inline DenylistEntry denylist_remove(OstreeSysroot &sysroot, rust::Str checksum,
+                                     GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::denylist_remove(sysroot, checksum, cancellable); });
+}
+
+// Forget all health state (records, denylist, rollbacks); returns why the
+// old store was unreadable ("" when it was readable). Lock must be held.
+inline rust::String health_reset(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::health_reset(sysroot, cancellable); });
+}
+
 } // namespace stagehand

@@ -12,6 +12,12 @@
 //!   --not-bootable      the commit named just before has no kernel
 //!   --branch B          the commit named just before goes to branch B
 //!                       (default testos/stable)
+//!   --file PATH=HOSTFILE[:MODE]
+//!                       the commit named just before gets the file PATH
+//!                       (absolute, inside the commit) with HOSTFILE's
+//!                       content, owned by root, mode MODE in octal
+//!                       (default 644); repeatable. How a test ships a
+//!                       pre-upgrade hook in an update.
 //!   --no-boot           run PROGRAM on the host against the sysroot's path
 //!                       instead of inside the booted default deployment
 //!   --boots N           boot N times in a row (default 1), running PROGRAM
@@ -75,7 +81,7 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
 use stagehand_testbed::{Commit, Testbed, DEFAULT_BRANCH, HOST_PREFIX, OSTREE_ENV};
 
-const USAGE: &str = "usage: stagehand-testbed run [--deploy V[,V...]] [--commit V [--not-bootable] [--branch B]]... \
+const USAGE: &str = "usage: stagehand-testbed run [--deploy V[,V...]] [--commit V [--not-bootable] [--branch B] [--file PATH=HOSTFILE[:MODE]]...]... \
 [--no-boot | --boots N] [--expose DIR]... [--env KEY=VALUE]... -- PROGRAM [ARGS...]";
 
 #[derive(Debug)]
@@ -84,6 +90,8 @@ struct CommitSpec {
     deploy: bool,
     bootable: bool,
     branch: Option<String>,
+    /// (path in the commit, content, mode)
+    files: Vec<(String, Vec<u8>, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +138,7 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
                         deploy,
                         bootable: true,
                         branch: None,
+                        files: Vec::new(),
                     });
                 }
             }
@@ -149,6 +158,15 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
                     .last_mut()
                     .ok_or("--branch must follow --commit or --deploy")?
                     .branch = Some(b);
+            }
+            "--file" => {
+                let v = value(&mut it, &arg)?;
+                let file = parse_file(&v)?;
+                spec.commits
+                    .last_mut()
+                    .ok_or("--file must follow --commit or --deploy")?
+                    .files
+                    .push(file);
             }
             "--no-boot" => spec.boot = false,
             "--boots" => {
@@ -181,6 +199,30 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
         return Err("booting needs at least one --deploy".into());
     }
     Ok(spec)
+}
+
+/// `PATH=HOSTFILE[:MODE]`: the file's path in the commit, the host file's
+/// content (read now, so a missing file is a usage error), the mode.
+fn parse_file(v: &str) -> Result<(String, Vec<u8>, u32), String> {
+    let (path, rest) = v
+        .split_once('=')
+        .ok_or_else(|| format!("--file {v:?}: expected PATH=HOSTFILE[:MODE]"))?;
+    if !path.starts_with('/') || path.len() < 2 {
+        return Err(format!("--file {v:?}: PATH must be absolute"));
+    }
+    let (host, mode) = match rest.rsplit_once(':') {
+        Some((h, m)) if !m.is_empty() && m.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
+            let mode = u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| format!("--file {v:?}: bad mode {m:?}"))?;
+            (h, mode)
+        }
+        _ => (rest, 0o644),
+    };
+    let content =
+        std::fs::read(host).map_err(|e| format!("--file {v:?}: cannot read {host}: {e}"))?;
+    Ok((path.trim_start_matches('/').to_string(), content, mode))
 }
 
 /// The environment variable name for a version's checksum.
@@ -269,6 +311,9 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
         }
         if let Some(b) = &c.branch {
             commit = commit.branch(b);
+        }
+        for (path, content, mode) in &c.files {
+            commit = commit.file(path, content.clone(), *mode);
         }
         let checksum = tb.commit(&commit);
         eprintln!("stagehand-testbed: committed {} as {checksum}", c.version);
