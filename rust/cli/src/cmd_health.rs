@@ -138,7 +138,7 @@ pub(crate) fn run(
                 }
                 if !out.removed.is_empty() {
                     println!(
-                        "removed {} (only the released pin kept it)",
+                        "removed {} (only the released pin kept it); the next autocleanup prunes its objects",
                         ids(&out.removed)
                     );
                 }
@@ -188,6 +188,12 @@ pub(crate) fn run(
                 if let Some(s) = &out.staged {
                     println!("still staged: {s} (it becomes the default at shutdown; unstage it to boot the default)");
                 }
+                if !out.removed.is_empty() {
+                    println!(
+                        "removed {} (only the released pin kept it); the next autocleanup deletes it and prunes its objects",
+                        ids(&out.removed)
+                    );
+                }
                 if out.reboot_needed {
                     println!("reboot needed: the running system is the failed deployment");
                 }
@@ -210,6 +216,12 @@ pub(crate) fn run(
                 print_json(&v);
             } else {
                 println!("{}", v.message);
+                if !v.removed.is_empty() {
+                    println!(
+                        "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
+                        ids(&v.removed)
+                    );
+                }
                 if v.reboot_needed {
                     println!("reboot needed");
                 }

@@ -304,7 +304,7 @@ fn print_status(st: &stagehand::Status) {
     }
     if st.cleanup_pending {
         println!(
-            "Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)"
+            "Cleanup pending: a finalized update or a removed deployment left objects to prune (stagehand autocleanup)"
         );
     }
     for d in &st.deployments {
