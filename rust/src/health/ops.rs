@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | staged / deployed | `pending` (before libostree writes), then the entry `U F -` | pins |
 //! | booted (in [`assess`] and [`mark_good`]) | `U` cleared, attempts + 1, once per boot | |
-//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | pins released, extra deployment dropped |
+//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | pins released, extra deployment stamped for cleanup, dropped, checkout deleted |
 //! | mark bad | `F` + reason, commit denylisted, rollback recorded | new default, pins released |
 //! | assess, fallback | each deployment that did not boot: as mark bad | booted one made default |
 //!
@@ -85,7 +85,10 @@ pub struct MarkGoodOutcome {
 /// Mark the booted deployment good: Recent set on it and cleared on every
 /// other one, Failed (and Untested) cleared — one atomic store write. Then
 /// the pins of the trial are released and a deployment only they kept is
-/// dropped, leaving two known-good deployments.
+/// dropped, leaving two known-good deployments: it is named in the cleanup
+/// stamp first (the next [`crate::autocleanup`] prunes its objects), and its
+/// checkout is deleted at once (mark-good runs after `boot-complete.target`,
+/// off the boot path).
 ///
 /// Idempotent. A deployment with a failure verdict whose commit is still
 /// denylisted is refused with [`Error::Denylisted`]: remove it from the
@@ -183,6 +186,11 @@ pub struct MarkBadOutcome {
 /// becomes the default (the deployment order is rewritten with libostree; a
 /// staged deployment stays staged). When `target` is the staged deployment it
 /// is unstaged instead.
+///
+/// A deployment that only a released pin kept (a pinned known-good one
+/// marked bad during a trial) is removed from the deployment list and named
+/// in the cleanup stamp; its checkout is left to the cleanup, since mark-bad
+/// may run early at boot.
 ///
 /// Refused with [`Error::NoKnownGood`], changing nothing, when the failed
 /// deployment is the default or the booted one and no other deployment is
