@@ -159,8 +159,10 @@ test_stage_status_unstage (void)
   g_clear_pointer (&status, stagehand_status_free);
 
   /* Stage the branch (2.0) by its ref. What stagehand logs arrives through
-   * g_log() in the "stagehand" domain. */
+   * g_log() in the "stagehand" domain: first the known-good 1.0 is pinned
+   * for the trial 2.0 starts (health's two known-good), then 2.0 is staged. */
   options = stagehand_stage_options_new (env ("STAGEHAND_TEST_BRANCH"));
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "pinned testos:*");
   g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "staged testos:*");
   result = stagehand_stage (sysroot, options, NULL, &error);
   g_assert_no_error (error);
