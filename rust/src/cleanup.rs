@@ -532,7 +532,8 @@ fn update_stamp(lock: &SysrootLock, merge: impl FnOnce(&mut StampContent)) -> Re
     Ok(content)
 }
 
-/// `write_atomic` names its temporary `.cleanup.tmp<pid>`; a writer killed
+/// `write_atomic` names its temporary `.<name>.tmp<pid>` (here
+/// `..cleanup.tmp<pid>`); a writer killed
 /// before the rename leaves it behind. Only writers holding the sysroot lock
 /// touch the stamp, so any such file is stale.
 fn remove_stale_temporaries(stamp: &Path) {
@@ -544,9 +545,18 @@ fn remove_stale_temporaries(stamp: &Path) {
         return;
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            if let Err(err) = std::fs::remove_file(e.path()) {
-                log::debug!("removing {}: {err}", e.path().display());
+        let file = e.file_name();
+        let stale = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!(
+                    "removed {} left by an interrupted writer",
+                    e.path().display()
+                ),
+                Err(err) => log::debug!("removing {}: {err}", e.path().display()),
             }
         }
     }

@@ -369,8 +369,20 @@ fn with_retention_a_cleanup_before_mark_good_keeps_the_rollback_and_mark_good_st
     assert!(has_checkout(&tb, &v0_id));
 
     // mark-good removes v0: a new stamp with no finalization in it, so
-    // format version 2 (an older stagehand reads it as "pending").
+    // format version 2 (an older stagehand reads it as "pending"). A stamp
+    // writer killed before its rename left a temporary file (write_atomic
+    // names it `.<name>.tmp<pid>`): it goes.
+    let dead_writer = tb.sysroot().join("..cleanup.tmp4242");
+    let not_ours = tb.sysroot().join("..cleanup.tmp-keep");
+    std::fs::write(&dead_writer, b"stagehand-cleanup-stamp 2\nremov").unwrap();
+    std::fs::write(&not_ours, b"x").unwrap();
     ok_in(&m, &["mark-good"]);
+    assert!(
+        !dead_writer.exists(),
+        "a dead writer's temporary file is removed"
+    );
+    assert!(not_ours.exists(), "only ..cleanup.tmp<pid> files are");
+    std::fs::remove_file(&not_ours).unwrap();
     let s = stamp_text(&tb);
     assert!(s.starts_with("stagehand-cleanup-stamp 2\n"), "{s}");
     assert!(!s.contains("\ndeployment "), "{s}");
