@@ -533,9 +533,9 @@ fn update_stamp(lock: &SysrootLock, merge: impl FnOnce(&mut StampContent)) -> Re
 }
 
 /// `write_atomic` names its temporary `.<name>.tmp<pid>` (here
-/// `..cleanup.tmp<pid>`); a writer killed
-/// before the rename leaves it behind. Only writers holding the sysroot lock
-/// touch the stamp, so any such file is stale.
+/// `..cleanup.tmp<pid>`); a writer killed before the rename leaves it behind.
+/// Only writers holding the sysroot lock touch the stamp, so any such file
+/// is stale.
 fn remove_stale_temporaries(stamp: &Path) {
     let (Some(dir), Some(name)) = (stamp.parent(), stamp.file_name()) else {
         return;
