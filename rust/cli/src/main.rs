@@ -92,7 +92,7 @@ enum Cmd {
     Guard(cmd_guard::GuardArgs),
     /// Write the cleanup stamp if the staged deployment was really finalized (run at shutdown by the units).
     FinalizeStamp(cmd_cleanup::FinalizeStampArgs),
-    /// Run the pending cleanup (prune) if a finalized update left a stamp; reports what was freed.
+    /// Run the pending cleanup (prune) if a finalized update or a removed deployment left a stamp; reports what was freed.
     Autocleanup(cmd_cleanup::AutocleanupArgs),
     /// Pre-upgrade hooks: dry run (check REV) and recovery after an interrupted staging.
     Hooks(cmd_hooks::HooksArgs),
