@@ -1066,6 +1066,79 @@ fn two_finalizations_before_a_cleanup_accumulate_in_one_stamp() {
     }
 }
 
+/// A stamp in stagehand's format, checksummed as stagehand checksums it.
+fn sealed_stamp(version: u32, lines: &[String]) -> Vec<u8> {
+    let mut body = format!("stagehand-cleanup-stamp {version}\n");
+    for l in lines {
+        body.push_str(l);
+        body.push('\n');
+    }
+    let sum = stagehand::glib::compute_checksum_for_data(
+        stagehand::glib::ChecksumType::Sha256,
+        body.as_bytes(),
+    )
+    .unwrap();
+    format!("{body}sha256 {sum}\n").into_bytes()
+}
+
+#[test]
+fn a_stamp_naming_a_deployment_that_still_exists_prunes_only_what_is_unreferenced() {
+    // What a crash between writing the stamp and dropping the deployment
+    // leaves (the kill itself is exercised at every system call of
+    // mark-good in tests/health.rs): the stamp names v0, v0 is still listed.
+    let (tb, [v0, v1, v2]) = three_versions(40);
+    let v0_id = find(&tb.deployments(), &v0).id();
+    {
+        let m = tb.boot(&find(&tb.deployments(), &v1));
+        stage(&m, &v2, Retention::On);
+        m.shutdown(); // no stagehand units: no stamp from the finalization
+    }
+    assert!(!stamp(&tb).exists());
+    std::fs::write(
+        stamp(&tb),
+        sealed_stamp(
+            2,
+            &[
+                format!("removed {v0_id}"),
+                "removed-at 2024-05-01T10:05:00Z".into(),
+            ],
+        ),
+    )
+    .unwrap();
+    let m = tb.boot_default();
+    let live = tb.live_object_set();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    assert_eq!(v["performed"], true, "{v}");
+    assert_eq!(v["stamp"]["kind"], "removed", "{v}");
+    assert_eq!(
+        v["deployments_removed"],
+        serde_json::json!([]),
+        "still deployed, so not reported removed: {v}"
+    );
+    assert_eq!(v["stamp_removed"], true, "{v}");
+    assert!(tb.deployment_of(&v0).is_some() && has_checkout(&tb, &v0_id));
+    let after = tb.repo_object_set();
+    assert_eq!(after, live, "only what nothing references was pruned");
+    assert!(after.contains_key(&commit_object(&v0)));
+    ostree_fsck(&tb);
+
+    // The interrupted operation, run again, finishes: the drop, a new stamp,
+    // and the cleanup that frees v0.
+    ok_in(&m, &["mark-good"]);
+    assert!(tb.deployment_of(&v0).is_none());
+    assert!(stamp_text(&tb).contains(&format!("\nremoved {v0_id}\n")));
+    let live = tb.live_object_set();
+    let leftover = minus(&tb.repo_object_set(), &live);
+    assert!(leftover.contains_key(&commit_object(&v0)));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    assert_eq!(v["deployments_removed"][0]["checksum"], v0.as_str(), "{v}");
+    assert_eq!(v["objects_freed"], leftover.len() as u64, "{v}");
+    assert_eq!(tb.repo_object_set(), live);
+    ostree_fsck(&tb);
+}
+
 #[test]
 fn mark_bad_removing_a_pinned_deployment_stamps_it_and_the_next_cleanup_prunes_it() {
     let (tb, [v0, v1, v2]) = three_versions(40);
