@@ -68,6 +68,7 @@ typedef enum {
  * @STAGEHAND_CLEANUP_STAMP_KIND_LEGACY: an empty stamp, as older tools (eos-updater's drop-in) write it: a cleanup is pending, nothing more is known
  * @STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED: written by stagehand after it verified a finalization; it names the finalized deployment and the dropped ones
  * @STAGEHAND_CLEANUP_STAMP_KIND_NEWER: written by a newer stagehand in a format this one does not read (then the OS was rolled back); the cleanup is still pending
+ * @STAGEHAND_CLEANUP_STAMP_KIND_REMOVED: written by stagehand when it removed deployments from the deployment list itself (the end of a trial), with no finalization since the last cleanup; it names the removed deployments
  *
  * What a cleanup stamp is.
  */
@@ -75,6 +76,7 @@ typedef enum {
   STAGEHAND_CLEANUP_STAMP_KIND_LEGACY = 0,
   STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED = 1,
   STAGEHAND_CLEANUP_STAMP_KIND_NEWER = 2,
+  STAGEHAND_CLEANUP_STAMP_KIND_REMOVED = 3,
 } StagehandCleanupStampKind;
 
 /**
@@ -1065,6 +1067,26 @@ const char *stagehand_cleanup_stamp_get_deployment(const StagehandCleanupStamp *
  * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @stamp; empty unless the kind is %STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED
  */
 const char *const *stagehand_cleanup_stamp_get_dropped(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_removed:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * The deployments stagehand removed from the deployment list itself (a
+ * deployment only its known-good pin kept, at the end of a trial): the
+ * objects only they used are what the cleanup frees, too.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @stamp; empty when there are none
+ */
+const char *const *stagehand_cleanup_stamp_get_removed(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_removed_at:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: (transfer none) (nullable): when stagehand last removed a deployment it names, RFC 3339 UTC; %NULL when it removed none
+ */
+const char *stagehand_cleanup_stamp_get_removed_at(const StagehandCleanupStamp *stamp);
 
 /**
  * stagehand_cleanup_stamp_get_finalized_at:

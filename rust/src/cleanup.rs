@@ -29,6 +29,14 @@
 //!    only then remove the stamp, durably. Any interruption leaves the stamp,
 //!    so the next boot converges.
 //!
+//! Finalization is not the only thing that drops deployments: when a trial
+//! ends, [`crate::health`] releases the pins that kept two known-good
+//! deployments and removes a deployment only its pin kept. It names that
+//! deployment in the same stamp with [`record_removed`] *before* it writes the
+//! new deployment list, so a crash in between leaves a stamp naming a
+//! deployment that still exists (harmless: the cleanup prunes only what is
+//! unreferenced), never a dropped deployment without a stamp.
+//!
 //! The stamp path is `.cleanup` in the *physical* sysroot (`/sysroot/.cleanup`
 //! on a booted system), the path eos-updater's units already use; an empty
 //! stamp, as those units write it, counts as a pending cleanup.
@@ -43,14 +51,27 @@
 //! dropped os:4567…89ab.0
 //! finalized-at 2024-05-01T10:00:00Z
 //! boot-id 2f0c…
+//! removed os:89ab…0123.0
+//! removed-at 2024-05-01T10:05:00Z
 //! sha256 <SHA-256 of every byte above this line>
 //! ```
 //!
 //! The first line names the format and its version; the last line is a
 //! checksum, so a torn or hand-edited file is detected rather than trusted.
-//! Readers of version 1 ignore keys they do not know, so the format can grow
-//! without a version bump; a stamp with a *higher* version (written by a newer
-//! stagehand before a rollback to an older OS) still means "cleanup pending".
+//! `deployment`, `dropped`, `finalized-at` and `boot-id` describe the last
+//! finalization and what finalizations dropped; `removed` and `removed-at`
+//! the deployments stagehand removed itself.
+//!
+//! Versions: readers of version 1 require a `deployment` line and ignore keys
+//! they do not know, so `removed` lines were added *within* version 1 (an
+//! older stagehand reads such a stamp as the finalization it also is, and its
+//! cleanup prunes the removed deployments' objects all the same). Version 2
+//! differs in one point only: the `deployment` line is optional, for a stamp
+//! that records removals and no finalization. A stamp is written as version 1
+//! whenever it names a finalized deployment, and as version 2 only when it
+//! does not, so every stamp an older stagehand could read stays readable to
+//! it; a version-1 reader takes a version-2 stamp for "written by a newer
+//! stagehand": still a pending cleanup, which it runs.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -89,7 +110,9 @@ pub const DEFAULT_AUTOCLEANUP_LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 
 
 const STAMP_MAGIC: &str = "stagehand-cleanup-stamp";
 const RECORD_MAGIC: &str = "stagehand-finalize-record";
-const FORMAT_VERSION: u32 = 1;
+/// The newest stamp format this stagehand reads and writes (see the module
+/// docs: version 1 is still written whenever it can express the stamp).
+const FORMAT_VERSION: u32 = 2;
 /// State files are a few hundred bytes; anything much larger is not ours.
 const MAX_STATE_FILE: u64 = 64 * 1024;
 /// How much of libostree's failure message to carry into a report.
@@ -122,23 +145,44 @@ pub fn stamp_path(sysroot: &ostree::Sysroot) -> PathBuf {
 }
 
 /// What a cleanup stamp says.
+///
+/// Non-exhaustive: new kinds of stamps may appear as stagehand learns about
+/// more ways deployments go away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum CleanupStamp {
     /// An empty stamp, as older tools (eos-updater's drop-in) write it: a
     /// cleanup is pending, nothing more is known.
     Legacy,
-    /// Written by stagehand after it verified the finalization.
+    /// Written by stagehand after it verified a finalization (and possibly
+    /// extended later by stagehand removing deployments itself).
     Finalized {
-        /// The deployment that was finalized.
+        /// The deployment that was finalized (the last one, when several
+        /// finalizations happened before a cleanup).
         deployment: DeploymentId,
-        /// Deployments the finalization dropped from the bootloader
+        /// Deployments the finalizations dropped from the bootloader
         /// configuration: the objects only they used are what the cleanup frees.
         dropped: Vec<DeploymentId>,
-        /// When the stamp was written (RFC 3339, UTC).
+        /// When the stamp was written for the finalization (RFC 3339, UTC).
         finalized_at: String,
         /// The boot during whose shutdown the finalization happened.
         boot_id: Option<String>,
+        /// Deployments stagehand removed from the deployment list itself
+        /// since (or before) the finalization, see [`record_removed`].
+        removed: Vec<DeploymentId>,
+        /// When the last of them was removed.
+        removed_at: Option<String>,
+    },
+    /// Written by stagehand when it removed deployments from the deployment
+    /// list itself (the end of a trial: a deployment only stagehand's pin
+    /// kept), with no finalization since the last cleanup.
+    Removed {
+        /// The deployments removed: the objects only they used are what the
+        /// cleanup frees.
+        removed: Vec<DeploymentId>,
+        /// When the last of them was removed (RFC 3339, UTC).
+        removed_at: String,
     },
     /// Written by a newer stagehand in a format this one does not know (for
     /// example before a rollback to an older OS); the cleanup is still pending.
@@ -156,6 +200,121 @@ impl CleanupStamp {
             _ => None,
         }
     }
+
+    /// The deployments whose objects the cleanup is for: those finalizations
+    /// dropped, then those stagehand removed. Empty when the stamp does not
+    /// say (legacy, newer).
+    pub fn gone(&self) -> Vec<&DeploymentId> {
+        match self {
+            CleanupStamp::Finalized {
+                dropped, removed, ..
+            } => dropped.iter().chain(removed.iter()).collect(),
+            CleanupStamp::Removed { removed, .. } => removed.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The content of a stamp stagehand writes, in the shape merging needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct StampContent {
+    /// The last finalization: deployment, time, boot id.
+    finalized: Option<(DeploymentId, String, Option<String>)>,
+    dropped: Vec<DeploymentId>,
+    removed: Vec<DeploymentId>,
+    removed_at: Option<String>,
+}
+
+impl StampContent {
+    /// What a readable stagehand stamp holds; `None` for kinds that name
+    /// nothing (legacy, newer), which a merge replaces.
+    fn of(stamp: &CleanupStamp) -> Option<StampContent> {
+        match stamp.clone() {
+            CleanupStamp::Finalized {
+                deployment,
+                dropped,
+                finalized_at,
+                boot_id,
+                removed,
+                removed_at,
+            } => Some(StampContent {
+                finalized: Some((deployment, finalized_at, boot_id)),
+                dropped,
+                removed,
+                removed_at,
+            }),
+            CleanupStamp::Removed {
+                removed,
+                removed_at,
+            } => Some(StampContent {
+                finalized: None,
+                dropped: Vec::new(),
+                removed,
+                removed_at: Some(removed_at),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The lowest format version that expresses this content: 1 when it
+    /// names a finalized deployment (version-1 readers ignore `removed`
+    /// lines), 2 when it does not.
+    fn version(&self) -> u32 {
+        if self.finalized.is_some() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// Merge the deployments stagehand removed at `at`.
+    fn add_removed(&mut self, removed: &[DeploymentId], at: String) {
+        for d in removed {
+            if !self.removed.contains(d) {
+                self.removed.push(d.clone());
+            }
+        }
+        self.removed_at = Some(at);
+    }
+
+    /// Merge a finalization: it is now the finalized deployment; what it
+    /// dropped comes first, then what earlier finalizations dropped, unless
+    /// the identity is back in `current` (the same commit deployed again
+    /// gets the lowest free serial). Removals are kept as they are.
+    fn add_finalized(
+        &mut self,
+        finalized: (DeploymentId, String, Option<String>),
+        dropped: &[DeploymentId],
+        current: &BTreeSet<DeploymentId>,
+    ) {
+        let mut all = dropped.to_vec();
+        for d in std::mem::take(&mut self.dropped) {
+            if !current.contains(&d) && !all.contains(&d) {
+                all.push(d);
+            }
+        }
+        self.dropped = all;
+        self.finalized = Some(finalized);
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut fields = Vec::new();
+        if let Some((deployment, _, _)) = &self.finalized {
+            fields.push(("deployment", deployment.to_string()));
+        }
+        fields.extend(self.dropped.iter().map(|d| ("dropped", d.to_string())));
+        if let Some((_, at, boot)) = &self.finalized {
+            fields.push(("finalized-at", at.clone()));
+            if let Some(b) = boot {
+                fields.push(("boot-id", b.clone()));
+            }
+        }
+        fields.extend(self.removed.iter().map(|d| ("removed", d.to_string())));
+        if let Some(at) = &self.removed_at {
+            fields.push(("removed-at", at.clone()));
+        }
+        textfmt::encode(STAMP_MAGIC, self.version(), &fields)
+    }
 }
 
 /// The small versioned, checksummed text format of the stamp and the record.
@@ -163,7 +322,8 @@ mod textfmt {
     use super::FORMAT_VERSION;
 
     pub(super) enum Parsed {
-        Current(Vec<(String, String)>),
+        /// A version this stagehand reads, and its fields.
+        Current(u32, Vec<(String, String)>),
         Newer(u32),
     }
 
@@ -173,8 +333,8 @@ mod textfmt {
             .unwrap_or_default()
     }
 
-    pub(super) fn encode(magic: &str, fields: &[(&str, String)]) -> Vec<u8> {
-        let mut s = format!("{magic} {FORMAT_VERSION}\n");
+    pub(super) fn encode(magic: &str, version: u32, fields: &[(&str, String)]) -> Vec<u8> {
+        let mut s = format!("{magic} {version}\n");
         for (k, v) in fields {
             // Values are identities, timestamps and fingerprints: one line each.
             let v = v.replace(['\n', '\r'], " ");
@@ -229,14 +389,24 @@ mod textfmt {
                 _ => return Err(format!("malformed line {line:?}")),
             }
         }
-        Ok(Parsed::Current(fields))
+        Ok(Parsed::Current(version, fields))
     }
 
     pub(super) fn one<'a>(fields: &'a [(String, String)], key: &str) -> Result<&'a str, String> {
+        match optional(fields, key)? {
+            Some(v) => Ok(v),
+            None => Err(format!("no {key:?} line")),
+        }
+    }
+
+    pub(super) fn optional<'a>(
+        fields: &'a [(String, String)],
+        key: &str,
+    ) -> Result<Option<&'a str>, String> {
         let mut it = fields.iter().filter(|(k, _)| k == key);
         match (it.next(), it.next()) {
-            (Some((_, v)), None) => Ok(v),
-            (None, _) => Err(format!("no {key:?} line")),
+            (Some((_, v)), None) => Ok(Some(v)),
+            (None, _) => Ok(None),
             (Some(_), Some(_)) => Err(format!("more than one {key:?} line")),
         }
     }
@@ -269,37 +439,161 @@ fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
         return Ok(CleanupStamp::Legacy);
     }
     let left = "; left in place: inspect it, then remove it or force the cleanup";
-    let fields = match textfmt::decode(STAMP_MAGIC, bytes) {
+    let (version, fields) = match textfmt::decode(STAMP_MAGIC, bytes) {
         Ok(textfmt::Parsed::Newer(version)) => return Ok(CleanupStamp::Newer { version }),
-        Ok(textfmt::Parsed::Current(f)) => f,
+        Ok(textfmt::Parsed::Current(v, f)) => (v, f),
         Err(d) => return Err(corrupt(path, format!("{d}{left}"))),
     };
     let parsed = (|| -> Result<CleanupStamp, String> {
-        Ok(CleanupStamp::Finalized {
-            deployment: parse_id(textfmt::one(&fields, "deployment")?)?,
-            dropped: textfmt::all(&fields, "dropped")
+        let ids = |key| {
+            textfmt::all(&fields, key)
                 .map(parse_id)
-                .collect::<Result<_, _>>()?,
-            finalized_at: textfmt::one(&fields, "finalized-at")?.to_string(),
-            boot_id: textfmt::all(&fields, "boot-id").next().map(String::from),
-        })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let dropped = ids("dropped")?;
+        let removed = ids("removed")?;
+        let removed_at = textfmt::optional(&fields, "removed-at")?.map(String::from);
+        // Version 1 requires the finalized deployment; version 2 allows a
+        // stamp of removals only.
+        let deployment = match version {
+            1 => Some(textfmt::one(&fields, "deployment")?),
+            _ => textfmt::optional(&fields, "deployment")?,
+        };
+        match deployment {
+            Some(d) => Ok(CleanupStamp::Finalized {
+                deployment: parse_id(d)?,
+                dropped,
+                finalized_at: textfmt::one(&fields, "finalized-at")?.to_string(),
+                boot_id: textfmt::optional(&fields, "boot-id")?.map(String::from),
+                removed,
+                removed_at,
+            }),
+            None if !dropped.is_empty() => {
+                Err("\"dropped\" lines without the \"deployment\" line of a finalization".into())
+            }
+            None if removed.is_empty() => {
+                Err("names neither a finalized nor a removed deployment".into())
+            }
+            None => Ok(CleanupStamp::Removed {
+                removed,
+                removed_at: removed_at.ok_or("no \"removed-at\" line")?,
+            }),
+        }
     })();
     parsed.map_err(|d| corrupt(path, format!("{d}{left}")))
 }
 
-fn encode_stamp(deployment: &DeploymentId, dropped: &[DeploymentId]) -> Vec<u8> {
-    let mut fields = vec![("deployment", deployment.to_string())];
-    fields.extend(dropped.iter().map(|d| ("dropped", d.to_string())));
-    let now = glib::DateTime::now_utc()
+fn now_utc() -> String {
+    glib::DateTime::now_utc()
         .ok()
         .and_then(|t| t.format("%Y-%m-%dT%H:%M:%SZ").ok())
         .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    fields.push(("finalized-at", now));
-    if let Some(b) = boot_id() {
-        fields.push(("boot-id", b));
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Read the stamp and change it under the sysroot lock: `merge` gets what a
+/// readable stagehand stamp holds (empty when there is none), and the result
+/// replaces the stamp atomically and durably.
+///
+/// A stamp that names nothing stagehand can merge (empty legacy stamp, newer
+/// format, unreadable or corrupt) is replaced, with a message in the journal:
+/// the new stamp means "cleanup pending" all the same, and the cleanup is a
+/// full one, so nothing it would have pruned is lost. Temporary files a
+/// killed writer left next to the stamp are removed first.
+fn update_stamp(lock: &SysrootLock, merge: impl FnOnce(&mut StampContent)) -> Result<StampContent> {
+    let path = stamp_path(lock.sysroot());
+    remove_stale_temporaries(&path);
+    let mut content = match read_stamp_bytes(&path).and_then(|b| match b {
+        Some(b) => parse_stamp(&path, &b).map(Some),
+        None => Ok(None),
+    }) {
+        Ok(None) => StampContent::default(),
+        Ok(Some(stamp)) => match StampContent::of(&stamp) {
+            Some(c) => c,
+            None => {
+                log::info!(
+                    "replacing the pending cleanup stamp ({}); the new one keeps the cleanup pending",
+                    match stamp {
+                        CleanupStamp::Legacy => "empty, written by an older tool".to_string(),
+                        CleanupStamp::Newer { version } => format!("format version {version}"),
+                        _ => "unknown kind".to_string(),
+                    }
+                );
+                StampContent::default()
+            }
+        },
+        Err(e) => {
+            log::warn!("replacing the pending cleanup stamp: {e}");
+            StampContent::default()
+        }
+    };
+    merge(&mut content);
+    fsutil::write_atomic(&path, &content.encode())?;
+    Ok(content)
+}
+
+/// `write_atomic` names its temporary `.<name>.tmp<pid>` (here
+/// `..cleanup.tmp<pid>`); a writer killed before the rename leaves it behind.
+/// Only writers holding the sysroot lock touch the stamp, so any such file
+/// is stale.
+fn remove_stale_temporaries(stamp: &Path) {
+    let (Some(dir), Some(name)) = (stamp.parent(), stamp.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let stale = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!(
+                    "removed {} left by an interrupted writer",
+                    e.path().display()
+                ),
+                Err(err) => log::debug!("removing {}: {err}", e.path().display()),
+            }
+        }
     }
-    textfmt::encode(STAMP_MAGIC, &fields)
+}
+
+/// Record in the cleanup stamp that stagehand itself removed `removed` from
+/// the deployment list, so the next [`autocleanup`] prunes the objects only
+/// they used. Call it *before* writing the deployment list that drops them.
+///
+/// Finalization at shutdown is not the only way a deployment goes: when a
+/// trial ends, [`crate::health`] removes a deployment that only its
+/// known-good pin kept, with `write_deployments` and no repository prune
+/// (it may run at boot). Recording first makes every crash point safe:
+/// interrupted after the stamp and before the drop, the stamp names a
+/// deployment that still exists, and the cleanup prunes only what nothing
+/// references (it is reported removed only once it is gone); the other order
+/// could drop a deployment and lose the only note that its objects await a
+/// prune.
+///
+/// Merges into a pending stamp the way finalizations accumulate: a
+/// finalization stamp keeps its deployment and gains `removed` lines; with
+/// no finalization pending the stamp is format version 2 (see the module
+/// docs). An empty, newer or unreadable stamp is replaced (it meant "cleanup
+/// pending", and still does). Written atomically and durably; the lock
+/// proves no other stagehand writes the stamp meanwhile.
+pub fn record_removed(lock: &SysrootLock, removed: &[DeploymentId]) -> Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    update_stamp(lock, |c| c.add_removed(removed, now_utc()))?;
+    let names: Vec<String> = removed.iter().map(|d| d.to_string()).collect();
+    log::info!(
+        "cleanup stamp names {}: the next autocleanup prunes what only {} used",
+        names.join(", "),
+        if removed.len() == 1 { "it" } else { "they" }
+    );
+    Ok(())
 }
 
 fn boot_id() -> Option<String> {
@@ -386,7 +680,7 @@ fn failure_fingerprint(sysroot: &ostree::Sysroot) -> Result<String> {
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
     let fields = match textfmt::decode(RECORD_MAGIC, bytes) {
-        Ok(textfmt::Parsed::Current(f)) => f,
+        Ok(textfmt::Parsed::Current(_, f)) => f,
         Ok(textfmt::Parsed::Newer(v)) => {
             return Err(corrupt(path, format!("written in format version {v}")))
         }
@@ -433,7 +727,7 @@ pub fn record_staged(sysroot: &ostree::Sysroot) -> Result<Option<DeploymentId>> 
     fields.push(("failure-stamp", failure_fingerprint(sysroot)?));
     let dir = record.parent().expect("absolute path");
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
-    fsutil::write_atomic(record, &textfmt::encode(RECORD_MAGIC, &fields))?;
+    fsutil::write_atomic(record, &textfmt::encode(RECORD_MAGIC, 1, &fields))?;
     log::info!(
         "recorded staged deployment {id}{}",
         if finalization_locked() {
@@ -542,9 +836,11 @@ impl std::fmt::Display for FinalizeOutcome {
 /// of the freshly loaded bootloader configuration. Anything else is an
 /// outcome, not an error: no stamp is written and the reason is returned.
 ///
-/// A stamp still pending from an earlier finalization is merged (its dropped
-/// deployments are kept); an empty or unreadable one is replaced, since the
-/// new stamp says "cleanup pending" all the same. The record is consumed.
+/// A stamp still pending is merged: an earlier finalization's dropped
+/// deployments and the deployments stagehand removed ([`record_removed`])
+/// are kept, the finalized deployment is this one. An empty, newer or
+/// unreadable stamp is replaced, since the new stamp says "cleanup pending"
+/// all the same. The record is consumed.
 /// Like [`record_staged`], only for the booted sysroot.
 pub fn record_finalized(
     lock: &SysrootLock,
@@ -567,28 +863,15 @@ pub fn record_finalized(
 
     let current: BTreeSet<DeploymentId> =
         sysroot.deployments().iter().map(DeploymentId::of).collect();
-    let mut dropped: Vec<DeploymentId> = record
+    let dropped: Vec<DeploymentId> = record
         .deployments
         .iter()
         .filter(|d| !current.contains(d))
         .cloned()
         .collect();
-    let stamp = stamp_path(sysroot);
-    match read_stamp_bytes(&stamp).and_then(|b| match b {
-        Some(b) => parse_stamp(&stamp, &b).map(Some),
-        None => Ok(None),
-    }) {
-        Ok(Some(CleanupStamp::Finalized { dropped: old, .. })) => {
-            for d in old {
-                if !dropped.contains(&d) && !current.contains(&d) {
-                    dropped.push(d);
-                }
-            }
-        }
-        Ok(_) => {}
-        Err(e) => log::warn!("replacing the pending cleanup stamp: {e}"),
-    }
-    fsutil::write_atomic(&stamp, &encode_stamp(&deployment, &dropped))?;
+    let finalized = (deployment.clone(), now_utc(), boot_id());
+    let content = update_stamp(lock, |c| c.add_finalized(finalized, &dropped, &current))?;
+    let dropped = content.dropped;
     fsutil::remove_durable(record_path)?;
     let outcome = FinalizeOutcome::Stamped {
         deployment,
@@ -686,9 +969,9 @@ pub struct CleanupReport {
     /// What the stamp said (`None` when there was none, or it was unreadable
     /// and the cleanup was forced).
     pub stamp: Option<CleanupStamp>,
-    /// Deployments whose removal this cleanup completed: those the
-    /// finalization dropped (named in the stamp) and any deployment
-    /// directory this run deleted.
+    /// Deployments whose removal this cleanup completed: those the stamp
+    /// names (dropped by a finalization or removed by stagehand) that are
+    /// gone, and any deployment directory this run deleted.
     pub deployments_removed: Vec<DeploymentId>,
     /// Repository objects deleted.
     pub objects_freed: u64,
@@ -795,14 +1078,12 @@ pub fn run_cleanup(
     // A dropped deployment's identity can come back (the same commit
     // deployed again gets the lowest free serial): only count it if gone.
     let live: BTreeSet<DeploymentId> = sysroot.deployments().iter().map(DeploymentId::of).collect();
-    let mut removed: Vec<DeploymentId> = match &stamp {
-        Some(CleanupStamp::Finalized { dropped, .. }) => dropped
-            .iter()
-            .filter(|d| !live.contains(*d))
-            .cloned()
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut removed: Vec<DeploymentId> = Vec::new();
+    for d in stamp.iter().flat_map(|s| s.gone()) {
+        if !live.contains(d) && !removed.contains(d) {
+            removed.push(d.clone());
+        }
+    }
     for d in dirs_before.difference(&dirs_after) {
         if !removed.contains(d) {
             removed.push(d.clone());
@@ -924,6 +1205,17 @@ mod tests {
         }
     }
 
+    /// A stamp as `record_finalized` writes it with nothing pending before.
+    fn encode_stamp(deployment: &DeploymentId, dropped: &[DeploymentId]) -> Vec<u8> {
+        let mut c = StampContent::default();
+        c.add_finalized(
+            (deployment.clone(), now_utc(), boot_id()),
+            dropped,
+            &BTreeSet::new(),
+        );
+        c.encode()
+    }
+
     #[test]
     fn stamp_round_trips_and_names_the_deployment() {
         let bytes = encode_stamp(&id('a', 0), &[id('b', 1)]);
@@ -979,12 +1271,13 @@ mod tests {
         ];
         // Well-formed and checksummed, but no deployment line.
         cases.push((
-            textfmt::encode(STAMP_MAGIC, &[("finalized-at", "now".into())]),
+            textfmt::encode(STAMP_MAGIC, 1, &[("finalized-at", "now".into())]),
             "no \"deployment\"",
         ));
         cases.push((
             textfmt::encode(
                 STAMP_MAGIC,
+                1,
                 &[
                     ("deployment", "nonsense".into()),
                     ("finalized-at", "now".into()),
@@ -1005,6 +1298,7 @@ mod tests {
     fn unknown_keys_are_ignored_for_forward_compatibility() {
         let bytes = textfmt::encode(
             STAMP_MAGIC,
+            1,
             &[
                 ("deployment", id('a', 2).to_string()),
                 ("finalized-at", "t".into()),
@@ -1024,6 +1318,7 @@ mod tests {
     fn record_is_checked_too() {
         let bytes = textfmt::encode(
             RECORD_MAGIC,
+            1,
             &[
                 ("staged", id('a', 0).to_string()),
                 ("deployment", id('b', 0).to_string()),
@@ -1042,6 +1337,127 @@ mod tests {
                 .code(),
             crate::ErrorCode::Corrupt
         );
+    }
+
+    #[test]
+    fn removals_without_a_finalization_are_format_version_2() {
+        let mut c = StampContent::default();
+        c.add_removed(&[id('c', 0)], "2024-05-01T10:05:00Z".into());
+        c.add_removed(&[id('c', 0), id('d', 1)], "2024-05-02T10:05:00Z".into());
+        let bytes = c.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("stagehand-cleanup-stamp 2\n"), "{text}");
+        assert!(!text.contains("\ndeployment "), "{text}");
+        let stamp = parse_stamp(Path::new("/x"), &bytes).unwrap();
+        assert_eq!(
+            stamp,
+            CleanupStamp::Removed {
+                removed: vec![id('c', 0), id('d', 1)],
+                removed_at: "2024-05-02T10:05:00Z".into(),
+            }
+        );
+        assert_eq!(stamp.gone(), vec![&id('c', 0), &id('d', 1)]);
+        assert_eq!(stamp.deployment(), None);
+        assert_eq!(StampContent::of(&stamp), Some(c));
+        // A version-1 reader (the previous stagehand, after a rollback)
+        // takes it for a newer format: still pending. What it does with it
+        // is what this one does with a version it does not know.
+        let mut v3 = bytes.clone();
+        v3[24] = b'3';
+        assert_eq!(
+            parse_stamp(Path::new("/x"), &v3).unwrap(),
+            CleanupStamp::Newer { version: 3 }
+        );
+    }
+
+    #[test]
+    fn a_finalization_with_removals_stays_readable_as_version_1() {
+        // Removed first (mark-good), then a finalization: version 1, so an
+        // older stagehand still reads the finalization (and ignores the
+        // `removed` lines, as version 1 readers ignore unknown keys).
+        let mut c = StampContent::default();
+        c.add_removed(&[id('c', 0)], "2024-05-01T10:05:00Z".into());
+        let current: BTreeSet<DeploymentId> = [id('a', 0), id('e', 0)].into_iter().collect();
+        c.add_finalized(
+            (id('a', 0), "2024-05-03T10:00:00Z".into(), None),
+            &[id('b', 0)],
+            &current,
+        );
+        let bytes = c.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("stagehand-cleanup-stamp 1\n"), "{text}");
+        let stamp = parse_stamp(Path::new("/x"), &bytes).unwrap();
+        assert_eq!(stamp.deployment(), Some(&id('a', 0)));
+        assert_eq!(stamp.gone(), vec![&id('b', 0), &id('c', 0)]);
+        // What the version 1 parser of the previous stagehand requires is there.
+        let fields = match textfmt::decode(STAMP_MAGIC, &bytes) {
+            Ok(textfmt::Parsed::Current(1, f)) => f,
+            _ => panic!("{text}"),
+        };
+        assert!(textfmt::one(&fields, "deployment").is_ok());
+        assert!(textfmt::one(&fields, "finalized-at").is_ok());
+
+        // A second finalization: its drops first, older ones kept unless
+        // the identity is deployed again; removals untouched.
+        let current: BTreeSet<DeploymentId> = [id('f', 0), id('b', 0)].into_iter().collect();
+        c.add_finalized(
+            (id('f', 0), "2024-05-04T10:00:00Z".into(), None),
+            &[id('a', 0)],
+            &current,
+        );
+        assert_eq!(c.dropped, vec![id('a', 0)], "b is deployed again");
+        assert_eq!(c.removed, vec![id('c', 0)]);
+        assert_eq!(c.finalized.as_ref().unwrap().0, id('f', 0));
+    }
+
+    #[test]
+    fn version_2_stamps_must_still_say_something() {
+        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+            (vec![], "names neither"),
+            (
+                vec![("dropped", id('b', 0).to_string())],
+                "without the \"deployment\" line",
+            ),
+            (
+                vec![("removed", id('b', 0).to_string())],
+                "no \"removed-at\"",
+            ),
+            (
+                vec![("removed", "garbage".into()), ("removed-at", "t".into())],
+                "not a deployment identity",
+            ),
+            (
+                vec![
+                    ("removed", id('b', 0).to_string()),
+                    ("removed-at", "t".into()),
+                    ("removed-at", "u".into()),
+                ],
+                "more than one",
+            ),
+            (
+                vec![("deployment", id('a', 0).to_string())],
+                "no \"finalized-at\"",
+            ),
+        ];
+        for (fields, needle) in cases {
+            let bytes = textfmt::encode(STAMP_MAGIC, 2, &fields);
+            let e = parse_stamp(Path::new("/sysroot/.cleanup"), &bytes).unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::Corrupt, "{fields:?}");
+            assert!(e.to_string().contains(needle), "{needle:?} not in {e}");
+        }
+        // Version 1 still requires the finalized deployment, removals or not.
+        let bytes = textfmt::encode(
+            STAMP_MAGIC,
+            1,
+            &[
+                ("removed", id('b', 0).to_string()),
+                ("removed-at", "t".into()),
+            ],
+        );
+        assert!(parse_stamp(Path::new("/x"), &bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("no \"deployment\" line"));
     }
 
     #[test]

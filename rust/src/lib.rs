@@ -13,7 +13,8 @@
 //! - [`redline`]: the interrupted-operation guard, a "red line" stamp around a
 //!   step that must never silently run twice;
 //! - [`cleanup`]: the finalize-time cleanup stamp: prune the repository on
-//!   the boot after a staged deployment was really finalized;
+//!   the boot after a staged deployment was really finalized, or after
+//!   stagehand removed a deployment at the end of a trial;
 //! - [`health`]: per-deployment health (untested / failed / recent), mark-good,
 //!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
 //! - [`bootloader`]: boot counters (GRUB environment block, systemd boot
@@ -48,8 +49,8 @@ pub mod status;
 pub mod sysroot;
 
 pub use cleanup::{
-    autocleanup, pending_cleanup, record_finalized, record_staged, run_cleanup, CleanupOptions,
-    CleanupReport, CleanupStamp, FinalizeOutcome,
+    autocleanup, pending_cleanup, record_finalized, record_removed, record_staged, run_cleanup,
+    CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome,
 };
 pub use config::Config;
 pub use error::{Error, ErrorCode, HookEnd, Result};

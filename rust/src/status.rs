@@ -65,8 +65,9 @@ impl DeploymentStatus {
 pub struct Status {
     /// Deployments, staged first, then in boot order.
     pub deployments: Vec<DeploymentStatus>,
-    /// Whether a cleanup stamp is present: a finalized update left objects
-    /// to prune, which the next `autocleanup` does. True also for a stamp
+    /// Whether a cleanup stamp is present: a finalized update, or a
+    /// deployment stagehand removed at the end of a trial, left objects to
+    /// prune, which the next `autocleanup` does. True also for a stamp
     /// that cannot be read (`autocleanup` then reports it as corrupt).
     pub cleanup_pending: bool,
     /// Commits that failed and are not staged again by themselves.

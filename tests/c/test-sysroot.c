@@ -271,7 +271,8 @@ test_stage_status_unstage (void)
   g_clear_pointer (&status, stagehand_status_free);
 
   /* Stage the branch (2.0) by its ref. What stagehand logs arrives through
-   * g_log() in the "stagehand" domain. */
+   * g_log() in the "stagehand" domain: first the known-good 1.0 is pinned
+   * for the trial 2.0 starts (health's two known-good), then 2.0 is staged. */
   options = stagehand_stage_options_new (env ("STAGEHAND_TEST_BRANCH"));
   log_recorder_start (&recorder);
   result = stagehand_stage (sysroot, options, NULL, &error);

@@ -466,6 +466,9 @@ pub mod ffi {
         /// Written by a newer stagehand in a format this one does not know;
         /// the cleanup is still pending.
         Newer = 3,
+        /// Written by stagehand when it removed deployments itself (the end
+        /// of a trial) with no finalization since the last cleanup.
+        Removed = 4,
     }
 
     /// What a cleanup stamp says. Only `kind` is meaningful for `None` and
@@ -484,6 +487,11 @@ pub mod ffi {
         boot_id: String,
         /// Newer: the format version found.
         version: u32,
+        /// Finalized or Removed: deployments stagehand removed from the
+        /// deployment list itself (a deployment only its pin kept).
+        removed: Vec<DeploymentId>,
+        /// Finalized or Removed: when the last of them was removed (empty if none).
+        removed_at: String,
     }
 
     /// What a cleanup did (run_cleanup(), autocleanup()).
@@ -1197,6 +1205,8 @@ fn cleanup_stamp(s: Option<RsCleanupStamp>) -> ffi::CleanupStamp {
         finalized_at: String::new(),
         boot_id: String::new(),
         version: 0,
+        removed: Vec::new(),
+        removed_at: String::new(),
     };
     match s {
         None => {}
@@ -1210,13 +1220,27 @@ fn cleanup_stamp(s: Option<RsCleanupStamp>) -> ffi::CleanupStamp {
             dropped,
             finalized_at,
             boot_id,
+            removed,
+            removed_at,
         }) => {
             out.kind = ffi::CleanupStampKind::Finalized;
             out.deployment = deployment.into();
             out.dropped = ids(dropped);
             out.finalized_at = finalized_at;
             out.boot_id = boot_id.unwrap_or_default();
+            out.removed = ids(removed);
+            out.removed_at = removed_at.unwrap_or_default();
         }
+        Some(RsCleanupStamp::Removed {
+            removed,
+            removed_at,
+        }) => {
+            out.kind = ffi::CleanupStampKind::Removed;
+            out.removed = ids(removed);
+            out.removed_at = removed_at;
+        }
+        // A kind this binding does not know yet: still a pending cleanup.
+        Some(_) => out.kind = ffi::CleanupStampKind::Newer,
     }
     out
 }

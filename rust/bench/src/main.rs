@@ -359,11 +359,14 @@ struct Figure {
     note: String,
 }
 
-/// The cleanup stamp, end to end: stage, finalize at "shutdown" (record,
-/// `ostree admin finalize-staged`, stamp), reboot, autocleanup. Returns the
-/// bytes-reclaimed figure, and times `autocleanup` on a boot without a stamp
-/// against `ostree admin cleanup` (what a unit without the stamp condition
-/// would run on every boot) in the same booted machine.
+/// The cleanup stamp, end to end, with the defaults (two known-good
+/// deployments kept during the trial): stage, finalize at "shutdown"
+/// (record, `ostree admin finalize-staged`, stamp; nothing dropped: the
+/// rollback is pinned), reboot, mark-good (the trial ends: the deployment
+/// only the pin kept is removed and named in the stamp), autocleanup.
+/// Returns the bytes-reclaimed figure, and times `autocleanup` on a boot
+/// without a stamp against `ostree admin cleanup` (what a unit without the
+/// stamp condition would run on every boot) in the same booted machine.
 fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
     let mut tb = Testbed::new();
     let exe = std::env::current_exe().unwrap();
@@ -381,6 +384,15 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
         m.ok(&["ostree", "admin", "finalize-staged"]);
         m.ok(&[exe_in.as_str(), "__inner", "finalize-stamp"]);
     }
+    {
+        let m = tb.boot_default();
+        m.ok(&[m.host_path(&exe).as_str(), "__inner", "mark-good"]);
+    }
+    assert!(
+        tb.deployment_of(&v0).is_none(),
+        "mark-good removed v0: {:?}",
+        tb.deployments()
+    );
     let live = tb.live_object_set();
     let before = tb.repo_object_set();
     let reclaimable: u64 = before
@@ -406,7 +418,7 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
         ok: reclaimed == reclaimable && reported == reclaimed && leaked == 0,
         note: format!(
             "{reclaimed} of {reclaimable} reclaimable bytes (objects only the dropped \
-             deployment used), {reported} reported, {leaked} objects leaked"
+             deployment used: v0, removed at mark-good), {reported} reported, {leaked} objects leaked"
         ),
     };
 
@@ -471,11 +483,12 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
 }
 
 /// The end of a trial: v3 booted on trial with v2 and v1 pinned by
-/// stagehand; mark-good records the verdict, releases both pins and drops the
-/// deployment only the pin kept. The ostree CLI does the same deployment work
-/// (two unpins, one undeploy) without a verdict to record; its undeploy also
-/// deletes the deployment and prunes the repo, which stagehand leaves to the
-/// next cleanup (2022.7's `undeploy` has no option to skip it).
+/// stagehand; mark-good records the verdict, releases both pins, names the
+/// deployment only the pin kept in the cleanup stamp, drops it and deletes
+/// its checkout. The ostree CLI does the same deployment work (two unpins,
+/// one undeploy) without a verdict to record; its undeploy also prunes the
+/// repo, which stagehand leaves to the cleanup the stamp schedules (2022.7's
+/// `undeploy` has no option to skip it).
 fn bench_trial_end(reps: usize) -> Row {
     let mut tb = Testbed::new();
     let exe = std::env::current_exe().unwrap();
@@ -513,12 +526,12 @@ fn bench_trial_end(reps: usize) -> Row {
         assert_eq!(m.status().len(), 2);
     }
     Row {
-        name: "end of a trial: mark-good, 2 unpins, 1 drop".into(),
+        name: "end of a trial: mark-good, 2 unpins, 1 drop + checkout".into(),
         ours,
         theirs,
         target: Target::Ratio(1.0),
         note:
-            "vs `ostree admin pin --unpin 1 2` + `undeploy 2` (records no verdict, but also prunes)"
+            "vs `ostree admin pin --unpin 1 2` + `undeploy 2` (records no verdict, no stamp, but also prunes)"
                 .into(),
     }
 }

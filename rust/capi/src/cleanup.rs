@@ -21,6 +21,7 @@ use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv
 /// @STAGEHAND_CLEANUP_STAMP_KIND_LEGACY: an empty stamp, as older tools (eos-updater's drop-in) write it: a cleanup is pending, nothing more is known
 /// @STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED: written by stagehand after it verified a finalization; it names the finalized deployment and the dropped ones
 /// @STAGEHAND_CLEANUP_STAMP_KIND_NEWER: written by a newer stagehand in a format this one does not read (then the OS was rolled back); the cleanup is still pending
+/// @STAGEHAND_CLEANUP_STAMP_KIND_REMOVED: written by stagehand when it removed deployments from the deployment list itself (the end of a trial), with no finalization since the last cleanup; it names the removed deployments
 ///
 /// What a cleanup stamp is.
 #[repr(C)]
@@ -30,6 +31,7 @@ pub enum StagehandCleanupStampKind {
     Legacy = 0,
     Finalized = 1,
     Newer = 2,
+    Removed = 3,
 }
 
 /// StagehandCleanupStamp:
@@ -44,6 +46,8 @@ pub struct StagehandCleanupStamp {
     dropped: Strv,
     finalized_at: Option<CString>,
     boot_id: Option<CString>,
+    removed: Strv,
+    removed_at: Option<CString>,
     version: guint,
 }
 
@@ -57,6 +61,8 @@ impl StagehandCleanupStamp {
                 dropped: Strv::new(none),
                 finalized_at: None,
                 boot_id: None,
+                removed: Strv::new(none),
+                removed_at: None,
                 version: 0,
             },
             CleanupStamp::Finalized {
@@ -64,12 +70,29 @@ impl StagehandCleanupStamp {
                 dropped,
                 finalized_at,
                 boot_id,
+                removed,
+                removed_at,
             } => StagehandCleanupStamp {
                 kind: StagehandCleanupStampKind::Finalized,
                 deployment: Some(cstring(&deployment.to_string())),
                 dropped: Strv::new(dropped.iter().map(|d| d.to_string())),
                 finalized_at: Some(cstring(finalized_at)),
                 boot_id: boot_id.as_deref().map(cstring),
+                removed: Strv::new(removed.iter().map(|d| d.to_string())),
+                removed_at: removed_at.as_deref().map(cstring),
+                version: 0,
+            },
+            CleanupStamp::Removed {
+                removed,
+                removed_at,
+            } => StagehandCleanupStamp {
+                kind: StagehandCleanupStampKind::Removed,
+                deployment: None,
+                dropped: Strv::new(none),
+                finalized_at: None,
+                boot_id: None,
+                removed: Strv::new(removed.iter().map(|d| d.to_string())),
+                removed_at: Some(cstring(removed_at)),
                 version: 0,
             },
             CleanupStamp::Newer { version } => StagehandCleanupStamp {
@@ -78,7 +101,20 @@ impl StagehandCleanupStamp {
                 dropped: Strv::new(none),
                 finalized_at: None,
                 boot_id: None,
+                removed: Strv::new(none),
+                removed_at: None,
                 version: *version,
+            },
+            // A kind this C library does not know yet: still a pending cleanup.
+            _ => StagehandCleanupStamp {
+                kind: StagehandCleanupStampKind::Newer,
+                deployment: None,
+                dropped: Strv::new(none),
+                finalized_at: None,
+                boot_id: None,
+                removed: Strv::new(none),
+                removed_at: None,
+                version: 0,
             },
         }
     }
@@ -209,6 +245,40 @@ pub unsafe extern "C" fn stagehand_cleanup_stamp_get_dropped(
         c"stagehand_cleanup_stamp_get_dropped",
         ptr::null(),
         |call| Ok(call.obj(stamp, c"stamp != NULL")?.dropped.as_ptr()),
+    )
+}
+
+/// stagehand_cleanup_stamp_get_removed:
+/// @stamp: a #StagehandCleanupStamp
+///
+/// The deployments stagehand removed from the deployment list itself (a
+/// deployment only its known-good pin kept, at the end of a trial): the
+/// objects only they used are what the cleanup frees, too.
+///
+/// Returns: (transfer none) (array zero-terminated=1): their identities, owned by @stamp; empty when there are none
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_cleanup_stamp_get_removed(
+    stamp: *const StagehandCleanupStamp,
+) -> *const *const c_char {
+    infallible(
+        c"stagehand_cleanup_stamp_get_removed",
+        ptr::null(),
+        |call| Ok(call.obj(stamp, c"stamp != NULL")?.removed.as_ptr()),
+    )
+}
+
+/// stagehand_cleanup_stamp_get_removed_at:
+/// @stamp: a #StagehandCleanupStamp
+///
+/// Returns: (transfer none) (nullable): when stagehand last removed a deployment it names, RFC 3339 UTC; %NULL when it removed none
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_cleanup_stamp_get_removed_at(
+    stamp: *const StagehandCleanupStamp,
+) -> *const c_char {
+    infallible(
+        c"stagehand_cleanup_stamp_get_removed_at",
+        ptr::null(),
+        |call| Ok(opt_ptr(&call.obj(stamp, c"stamp != NULL")?.removed_at)),
     )
 }
 

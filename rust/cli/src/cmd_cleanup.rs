@@ -123,12 +123,32 @@ pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliEr
         println!("no cleanup pending");
         return Ok(());
     }
+    let list = |v: &[stagehand::DeploymentId]| {
+        v.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let after = match &report.stamp {
-        Some(CleanupStamp::Finalized { deployment, .. }) => {
-            format!("after finalizing {deployment}")
+        Some(CleanupStamp::Finalized {
+            deployment,
+            removed,
+            ..
+        }) if removed.is_empty() => format!("after finalizing {deployment}"),
+        Some(CleanupStamp::Finalized {
+            deployment,
+            removed,
+            ..
+        }) => format!(
+            "after finalizing {deployment} and removing {}",
+            list(removed)
+        ),
+        Some(CleanupStamp::Removed { removed, .. }) => {
+            format!("after removing {}", list(removed))
         }
         Some(CleanupStamp::Legacy) => "(stamp written by an older tool)".into(),
         Some(CleanupStamp::Newer { version }) => format!("(stamp format version {version})"),
+        Some(_) => "(stamp of an unknown kind)".into(),
         None => "(forced)".into(),
     };
     println!(

@@ -196,7 +196,7 @@ pub(crate) fn run(
                 }
                 if !out.removed.is_empty() {
                     println!(
-                        "removed {} (only the released pin kept it)",
+                        "removed {} (only the released pin kept it); the next autocleanup prunes its objects",
                         ids(&out.removed)
                     );
                 }
@@ -254,6 +254,12 @@ pub(crate) fn run(
                 if let Some(s) = &out.staged {
                     println!("still staged: {s} (it becomes the default at shutdown; unstage it to boot the default)");
                 }
+                if !out.removed.is_empty() {
+                    println!(
+                        "removed {} (only the released pin kept it); the next autocleanup deletes it and prunes its objects",
+                        ids(&out.removed)
+                    );
+                }
                 if out.reboot_needed {
                     println!("reboot needed: the running system is the failed deployment");
                 }
@@ -285,6 +291,12 @@ pub(crate) fn run(
                 }
                 if !a.disarmed.is_empty() {
                     println!("stopped the boot counter of {}", ids(&a.disarmed));
+                }
+                if !a.verdict.removed.is_empty() {
+                    println!(
+                        "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
+                        ids(&a.verdict.removed)
+                    );
                 }
                 if a.verdict.reboot_needed {
                     println!("reboot needed");

@@ -93,7 +93,7 @@ enum Cmd {
     Guard(cmd_guard::GuardArgs),
     /// Write the cleanup stamp if the staged deployment was really finalized (run at shutdown by the units).
     FinalizeStamp(cmd_cleanup::FinalizeStampArgs),
-    /// Run the pending cleanup (prune) if a finalized update left a stamp; reports what was freed.
+    /// Run the pending cleanup (prune) if a finalized update or a removed deployment left a stamp; reports what was freed.
     Autocleanup(cmd_cleanup::AutocleanupArgs),
     /// Pre-upgrade hooks: dry run (check REV) and recovery after an interrupted staging.
     Hooks(cmd_hooks::HooksArgs),
@@ -312,7 +312,7 @@ fn print_status(st: &stagehand::Status) {
     }
     if st.cleanup_pending {
         println!(
-            "Cleanup pending: a finalized update left objects to prune (stagehand autocleanup)"
+            "Cleanup pending: a finalized update or a removed deployment left objects to prune (stagehand autocleanup)"
         );
     }
     for d in &st.deployments {

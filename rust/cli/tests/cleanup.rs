@@ -132,13 +132,47 @@ fn find(deps: &[Deployment], checksum: &str) -> Deployment {
         .clone()
 }
 
+/// Whether stagehand keeps two known-good deployments during a trial (the
+/// default since health landed) or lets finalization drop the rollback as
+/// plain libostree does (`stage --no-keep-known-good`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retention {
+    Off,
+    On,
+}
+
+/// `stagehand stage REV` with `retention`.
+fn stage(m: &Machine<'_>, rev: &str, retention: Retention) {
+    let mut args = vec!["stage", rev];
+    if retention == Retention::Off {
+        args.push("--no-keep-known-good");
+    }
+    ok_in(m, &args);
+}
+
+/// Checksums in `ostree admin status` order, `*` marking pinned ones.
+fn order(deps: &[Deployment]) -> Vec<String> {
+    deps.iter()
+        .map(|d| format!("{}{}", &d.checksum[..8], if d.pinned { "*" } else { "" }))
+        .collect()
+}
+
+fn short(c: &str) -> String {
+    c[..8].to_string()
+}
+
+fn has_checkout(tb: &Testbed, id: &str) -> bool {
+    let name = id.split_once(':').unwrap().1;
+    tb.deployment_dirs().iter().any(|p| p.ends_with(name))
+}
+
 #[test]
-fn full_cycle_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_the_dropped_objects()
-{
+fn full_cycle_without_retention_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_the_dropped_objects(
+) {
     let (tb, [v0, v1, v2]) = three_versions(120);
     let v0_id = find(&tb.deployments(), &v0).id();
     let m = tb.boot(&find(&tb.deployments(), &v1));
-    ok_in(&m, &["stage", &v2]);
+    stage(&m, &v2, Retention::Off);
     let staged = m.staged().unwrap();
     assert_eq!(status_json(&m)["cleanup_pending"], false);
 
@@ -160,6 +194,7 @@ fn full_cycle_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_t
         "{s}"
     );
     assert!(s.contains(&format!("\ndropped {v0_id}\n")), "{s}");
+    assert!(!s.contains("\nremoved "), "{s}");
     assert_eq!(
         host_json(&tb, &["status", "--json"])["cleanup_pending"],
         true
@@ -167,10 +202,8 @@ fn full_cycle_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_t
 
     // libostree's finalization dropped v0 and its checkout, not its objects.
     let deps = tb.deployments();
-    assert_eq!(
-        deps.iter().map(|d| d.checksum.as_str()).collect::<Vec<_>>(),
-        [v2.as_str(), v1.as_str()]
-    );
+    assert_eq!(order(&deps), [short(&v2), short(&v1)]);
+    assert!(!has_checkout(&tb, &v0_id));
     let live = tb.live_object_set();
     let before = tb.repo_object_set();
     let leftover = minus(&before, &live);
@@ -186,7 +219,7 @@ fn full_cycle_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_t
     assert!(!run.failed, "{}", run.transcript());
     let out = run.transcript();
     assert!(
-        out.contains(&format!("after finalizing {}", staged.id())),
+        out.contains(&format!("after finalizing {}:", staged.id())),
         "{out}"
     );
     assert!(
@@ -210,6 +243,184 @@ fn full_cycle_stamps_the_finalized_deployment_and_the_next_boot_prunes_exactly_t
     drop(m);
     let m = tb.boot_default();
     assert!(autocleanup_unit(&m).is_none());
+}
+
+#[test]
+fn full_cycle_with_retention_stamps_the_finalization_then_mark_good_names_the_removed_rollback_and_the_cleanup_prunes_exactly_its_objects(
+) {
+    let (tb, [v0, v1, v2]) = three_versions(120);
+    let v0_id = find(&tb.deployments(), &v0).id();
+    let m = tb.boot(&find(&tb.deployments(), &v1));
+    stage(&m, &v2, Retention::On);
+    let staged = m.staged().unwrap();
+    let (_, finalize) = shutdown(&m);
+    assert!(!finalize.failed, "{}", finalize.transcript());
+    drop(m);
+
+    // Finalized, but nothing dropped: stagehand's pins keep both known-good
+    // deployments while v2 is on trial. The stamp names the finalization only.
+    let deps = tb.deployments();
+    assert_eq!(
+        order(&deps),
+        [short(&v2), short(&v1) + "*", short(&v0) + "*"]
+    );
+    let s = stamp_text(&tb);
+    assert!(s.starts_with("stagehand-cleanup-stamp 1\n"), "{s}");
+    assert!(
+        s.contains(&format!("\ndeployment {}\n", staged.id())),
+        "{s}"
+    );
+    assert!(
+        !s.contains("\ndropped ") && !s.contains("\nremoved "),
+        "{s}"
+    );
+    let live = tb.live_object_set();
+    assert!(
+        !minus(&tb.repo_object_set(), &live).contains_key(&commit_object(&v0)),
+        "v0 is still deployed: its objects are live"
+    );
+
+    // Reboot into v2; it proves good: the trial ends, the pins go, and v0,
+    // which only stagehand's pin kept, is removed — its checkout at once
+    // (mark-good runs after boot-complete.target), its objects by the
+    // cleanup the stamp now names it for.
+    let m = tb.boot(&deps[0]);
+    let g: serde_json::Value = serde_json::from_str(&ok_in(&m, &["mark-good", "--json"])).unwrap();
+    assert_eq!(g["removed"][0]["checksum"], v0.as_str(), "{g}");
+    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
+    assert!(
+        !has_checkout(&tb, &v0_id),
+        "the checkout went with mark-good"
+    );
+    let s = stamp_text(&tb);
+    assert!(s.starts_with("stagehand-cleanup-stamp 1\n"), "{s}");
+    assert!(
+        s.contains(&format!("\ndeployment {}\n", staged.id())),
+        "the finalization is still pending: {s}"
+    );
+    assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
+    assert!(s.contains("\nremoved-at "), "{s}");
+    assert_eq!(status_json(&m)["cleanup_pending"], true);
+
+    let live = tb.live_object_set();
+    let before = tb.repo_object_set();
+    let leftover = minus(&before, &live);
+    assert!(
+        leftover.contains_key(&commit_object(&v0)),
+        "v0's objects wait"
+    );
+    assert!(leftover.len() > 120, "{} objects", leftover.len());
+    assert!(minus(&live, &before).is_empty());
+    drop(m);
+
+    // Next boot: the unit runs and frees exactly what only v0 used.
+    let m = tb.boot_default();
+    let run = autocleanup_unit(&m).expect("the stamp makes the unit start");
+    assert!(!run.failed, "{}", run.transcript());
+    let out = run.transcript();
+    assert!(
+        out.contains(&format!(
+            "after finalizing {} and removing {v0_id}:",
+            staged.id()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{} objects", leftover.len())),
+        "reports exactly the leftover objects ({}): {out}",
+        leftover.len()
+    );
+    assert!(out.contains(&format!("removed {v0_id}")), "{out}");
+    assert!(!stamp(&tb).exists());
+    assert_eq!(
+        tb.repo_object_set(),
+        live,
+        "nothing leaked, nothing live lost"
+    );
+    ostree_fsck(&tb);
+    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
+}
+
+#[test]
+fn with_retention_a_cleanup_before_mark_good_keeps_the_rollback_and_mark_good_stamps_its_removal() {
+    // The order a real boot has: the cleanup unit starts after basic.target,
+    // mark-good only after boot-complete.target.
+    let (tb, [v0, v1, v2]) = three_versions(40);
+    let v0_id = find(&tb.deployments(), &v0).id();
+    {
+        let m = tb.boot(&find(&tb.deployments(), &v1));
+        stage(&m, &v2, Retention::On);
+        assert!(!shutdown(&m).1.failed);
+    }
+    let m = tb.boot_default();
+    assert_eq!(m.booted().checksum, v2);
+    let live = tb.live_object_set();
+    let before = tb.repo_object_set();
+    let run = autocleanup_unit(&m).expect("the finalization's stamp");
+    assert!(!run.failed, "{}", run.transcript());
+    assert!(!stamp(&tb).exists());
+    let after = tb.repo_object_set();
+    assert_eq!(after, live, "it pruned what was unreferenced ...");
+    assert_eq!(minus(&before, &after), minus(&before, &live));
+    assert!(
+        after.contains_key(&commit_object(&v0)),
+        "... and nothing of v0, still deployed and pinned"
+    );
+    assert!(has_checkout(&tb, &v0_id));
+
+    // mark-good removes v0: a new stamp with no finalization in it, so
+    // format version 2 (an older stagehand reads it as "pending"). A stamp
+    // writer killed before its rename left a temporary file (write_atomic
+    // names it `.<name>.tmp<pid>`): it goes.
+    let dead_writer = tb.sysroot().join("..cleanup.tmp4242");
+    let not_ours = tb.sysroot().join("..cleanup.tmp-keep");
+    std::fs::write(&dead_writer, b"stagehand-cleanup-stamp 2\nremov").unwrap();
+    std::fs::write(&not_ours, b"x").unwrap();
+    ok_in(&m, &["mark-good"]);
+    assert!(
+        !dead_writer.exists(),
+        "a dead writer's temporary file is removed"
+    );
+    assert!(not_ours.exists(), "only ..cleanup.tmp<pid> files are");
+    std::fs::remove_file(&not_ours).unwrap();
+    let s = stamp_text(&tb);
+    assert!(s.starts_with("stagehand-cleanup-stamp 2\n"), "{s}");
+    assert!(!s.contains("\ndeployment "), "{s}");
+    assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
+    let live = tb.live_object_set();
+    let leftover = minus(&tb.repo_object_set(), &live);
+    assert!(leftover.contains_key(&commit_object(&v0)));
+    assert!(
+        ok_in(&m, &["status"]).starts_with("Cleanup pending"),
+        "status says so"
+    );
+    drop(m);
+
+    let m = tb.boot_default();
+    assert!(
+        m.unit_conditions_met(&machine_units(&m).autocleanup),
+        "the unit starts on this boot"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    assert_eq!(v["stamp"]["kind"], "removed", "{v}");
+    assert_eq!(v["stamp"]["removed"][0]["checksum"], v0.as_str(), "{v}");
+    assert_eq!(v["deployments_removed"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["deployments_removed"][0]["checksum"], v0.as_str(), "{v}");
+    assert_eq!(v["objects_freed"], leftover.len() as u64, "{v}");
+    assert_eq!(
+        v["bytes_freed"],
+        stagehand_testbed::object_bytes(&leftover),
+        "{v}"
+    );
+    assert_eq!(v["stamp_removed"], true, "{v}");
+    assert!(!stamp(&tb).exists());
+    assert_eq!(
+        tb.repo_object_set(),
+        live,
+        "nothing leaked, nothing live lost"
+    );
+    ostree_fsck(&tb);
 }
 
 #[test]
@@ -383,65 +594,82 @@ fn finalization_interrupted_after_unlinking_the_staged_state_leaves_no_stamp() {
     assert_eq!(v["outcome"], "not-recorded", "{v}");
 }
 
-/// v0 dropped by a real finalization whose stamp stagehand wrote; returns the
-/// test bed booted into v2 with the stamp present.
-fn finalized(files: usize) -> (Testbed, [String; 3]) {
+/// v2 staged from v1 and finalized by the real units (v0, v1 deployed
+/// before), then v0 gone: without retention finalization drops it; with
+/// retention the reboot into v2 and mark-good remove it. Either way the stamp
+/// names v0 (`dropped` or `removed`) and its objects wait for the cleanup.
+/// Returns with no machine running.
+fn finalized(files: usize, retention: Retention) -> (Testbed, [String; 3]) {
     let (tb, v) = three_versions(files);
+    let v0_id = find(&tb.deployments(), &v[0]).id();
     {
         let m = tb.boot(&find(&tb.deployments(), &v[1]));
-        ok_in(&m, &["stage", &v[2]]);
+        stage(&m, &v[2], retention);
         let (_, finalize) = shutdown(&m);
         assert!(!finalize.failed, "{}", finalize.transcript());
     }
-    assert!(stamp(&tb).exists());
+    if retention == Retention::On {
+        let m = tb.boot_default();
+        assert_eq!(m.booted().checksum, v[2]);
+        ok_in(&m, &["mark-good"]);
+    }
+    assert!(tb.deployment_of(&v[0]).is_none());
+    let key = match retention {
+        Retention::Off => "dropped",
+        Retention::On => "removed",
+    };
+    let s = stamp_text(&tb);
+    assert!(s.contains(&format!("\n{key} {v0_id}\n")), "{s}");
     (tb, v)
 }
 
 #[test]
 fn cleanup_killed_mid_prune_keeps_the_stamp_and_the_next_run_converges() {
-    let (tb, _) = finalized(600);
-    let stamp_before = std::fs::read(stamp(&tb)).unwrap();
-    let live = tb.live_object_set();
-    let before = tb.repo_object_set();
-    let leftover = minus(&before, &live).len();
-    assert!(leftover > 600, "{leftover} objects to prune");
+    for retention in [Retention::Off, Retention::On] {
+        let (tb, _) = finalized(600, retention);
+        let stamp_before = std::fs::read(stamp(&tb)).unwrap();
+        let live = tb.live_object_set();
+        let before = tb.repo_object_set();
+        let leftover = minus(&before, &live).len();
+        assert!(leftover > 600, "{retention:?}: {leftover} objects to prune");
 
-    let m = tb.boot_default();
-    // libostree deletes every pruned object with unlinkat(2); kill the
-    // cleanup (SIGKILL, no chance to clean up) on the 200th such call.
-    let exe = m.host_path(EXE);
-    let out = m.run(&[
-        "strace",
-        "-f",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=unlinkat",
-        "-e",
-        "inject=unlinkat:signal=SIGKILL:when=200",
-        exe.as_str(),
-        "autocleanup",
-    ]);
-    assert!(!out.status.success(), "{}", text(&out.stderr));
-    let mid = tb.repo_object_set();
-    assert!(
-        mid.len() < before.len() && mid.len() > live.len(),
-        "killed mid-prune: {} objects before, {} after the kill, {} live",
-        before.len(),
-        mid.len(),
-        live.len()
-    );
-    assert!(minus(&live, &mid).is_empty(), "no live object was deleted");
-    assert_eq!(std::fs::read(stamp(&tb)).unwrap(), stamp_before);
-    drop(m);
+        let m = tb.boot_default();
+        // libostree deletes every pruned object with unlinkat(2); kill the
+        // cleanup (SIGKILL, no chance to clean up) on the 200th such call.
+        let exe = m.host_path(EXE);
+        let out = m.run(&[
+            "strace",
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=unlinkat",
+            "-e",
+            "inject=unlinkat:signal=SIGKILL:when=200",
+            exe.as_str(),
+            "autocleanup",
+        ]);
+        assert!(!out.status.success(), "{}", text(&out.stderr));
+        let mid = tb.repo_object_set();
+        assert!(
+            mid.len() < before.len() && mid.len() > live.len(),
+            "{retention:?}: killed mid-prune: {} objects before, {} after the kill, {} live",
+            before.len(),
+            mid.len(),
+            live.len()
+        );
+        assert!(minus(&live, &mid).is_empty(), "no live object was deleted");
+        assert_eq!(std::fs::read(stamp(&tb)).unwrap(), stamp_before);
+        drop(m);
 
-    // The next boot finishes the job.
-    let m = tb.boot_default();
-    let run = autocleanup_unit(&m).expect("the stamp is still there");
-    assert!(!run.failed, "{}", run.transcript());
-    assert!(!stamp(&tb).exists());
-    assert_eq!(tb.repo_object_set(), live);
-    ostree_fsck(&tb);
+        // The next boot finishes the job.
+        let m = tb.boot_default();
+        let run = autocleanup_unit(&m).expect("the stamp is still there");
+        assert!(!run.failed, "{}", run.transcript());
+        assert!(!stamp(&tb).exists());
+        assert_eq!(tb.repo_object_set(), live, "{retention:?}");
+        ostree_fsck(&tb);
+    }
 }
 
 #[test]
@@ -552,7 +780,7 @@ fn a_garbage_torn_or_unreadable_stamp_is_a_typed_error_and_is_kept() {
 
 #[test]
 fn autocleanup_waits_for_the_sysroot_lock_then_proceeds_and_past_its_timeout_keeps_the_stamp() {
-    let (tb, _) = finalized(16);
+    let (tb, _) = finalized(16, Retention::On);
     let stamp_before = std::fs::read(stamp(&tb)).unwrap();
     let live = tb.live_object_set();
     let before = tb.repo_object_set();
@@ -759,45 +987,244 @@ fn units_never_delay_boot_and_record_before_ostree_finalizes() {
 
 #[test]
 fn two_finalizations_before_a_cleanup_accumulate_in_one_stamp() {
-    let (tb, [v0, v1, _]) = finalized(40);
-    let v0_id = find(&parse_ids(&stamp_text(&tb), "dropped"), &v0).id();
-    // The cleanup did not run (say the machine was shut down right away);
-    // another update is staged and finalized.
-    let v3 = tb.commit(&Commit::new("3.0").files(40));
-    let m = tb.boot_default();
-    let v1_id = find(&tb.deployments(), &v1).id();
-    ok_in(&m, &["stage", &v3]);
-    let (_, finalize) = shutdown(&m);
-    assert!(!finalize.failed, "{}", finalize.transcript());
-    drop(m);
-    let s = stamp_text(&tb);
-    assert!(s.contains(&format!("\ndeployment testos:{v3}.")), "{s}");
-    for d in [&v0_id, &v1_id] {
-        assert!(s.contains(&format!("\ndropped {d}\n")), "{d} in {s}");
-    }
-    assert!(host(&tb, &["status"])
-        .stdout
-        .starts_with(b"Cleanup pending"));
+    for retention in [Retention::Off, Retention::On] {
+        let (tb, [v0, v1, _]) = finalized(40, retention);
+        let key = match retention {
+            Retention::Off => "dropped",
+            Retention::On => "removed",
+        };
+        let v0_id = find(&parse_ids(&stamp_text(&tb), key), &v0).id();
+        // The cleanup did not run (say the machine was shut down right
+        // away); another update is staged and finalized.
+        let v3 = tb.commit(&Commit::new("3.0").files(40));
+        let m = tb.boot_default();
+        let v1_id = find(&tb.deployments(), &v1).id();
+        stage(&m, &v3, retention);
+        let (_, finalize) = shutdown(&m);
+        assert!(!finalize.failed, "{}", finalize.transcript());
+        drop(m);
+        let s = stamp_text(&tb);
+        assert!(s.starts_with("stagehand-cleanup-stamp 1\n"), "{s}");
+        assert!(s.contains(&format!("\ndeployment testos:{v3}.")), "{s}");
+        match retention {
+            Retention::Off => {
+                for d in [&v0_id, &v1_id] {
+                    assert!(s.contains(&format!("\ndropped {d}\n")), "{d} in {s}");
+                }
+            }
+            Retention::On => {
+                // The second finalization dropped nothing (v1 is pinned);
+                // the earlier removal is kept. v3 proves good: v1 goes too.
+                assert!(!s.contains("\ndropped "), "{s}");
+                assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
+                assert!(tb.deployment_of(&v1).is_some());
+                let m = tb.boot_default();
+                assert_eq!(m.booted().checksum, v3);
+                ok_in(&m, &["mark-good"]);
+                let s = stamp_text(&tb);
+                assert!(s.contains(&format!("\ndeployment testos:{v3}.")), "{s}");
+                for d in [&v0_id, &v1_id] {
+                    assert!(s.contains(&format!("\nremoved {d}\n")), "{d} in {s}");
+                }
+                assert!(tb.deployment_of(&v1).is_none());
+            }
+        }
+        assert!(host(&tb, &["status"])
+            .stdout
+            .starts_with(b"Cleanup pending"));
 
-    let live = tb.live_object_set();
+        let live = tb.live_object_set();
+        let leftover = minus(&tb.repo_object_set(), &live);
+        for v in [&v0, &v1] {
+            assert!(leftover.contains_key(&commit_object(v)), "{retention:?}");
+        }
+        let m = tb.boot_default();
+        let v: serde_json::Value =
+            serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+        let removed: Vec<String> = v["deployments_removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}.{}",
+                    d["stateroot"].as_str().unwrap(),
+                    d["checksum"].as_str().unwrap(),
+                    d["serial"]
+                )
+            })
+            .collect();
+        // In the stamp's order: what finalizations dropped, newest first,
+        // then what stagehand removed, oldest first.
+        match retention {
+            Retention::Off => assert_eq!(removed, [v1_id, v0_id], "{v}"),
+            Retention::On => assert_eq!(removed, [v0_id, v1_id], "{v}"),
+        }
+        assert_eq!(v["objects_freed"], leftover.len() as u64, "{v}");
+        assert_eq!(tb.repo_object_set(), live, "one cleanup reclaims both");
+        ostree_fsck(&tb);
+    }
+}
+
+/// A stamp in stagehand's format, checksummed as stagehand checksums it.
+fn sealed_stamp(version: u32, lines: &[String]) -> Vec<u8> {
+    let mut body = format!("stagehand-cleanup-stamp {version}\n");
+    for l in lines {
+        body.push_str(l);
+        body.push('\n');
+    }
+    let sum = stagehand::glib::compute_checksum_for_data(
+        stagehand::glib::ChecksumType::Sha256,
+        body.as_bytes(),
+    )
+    .unwrap();
+    format!("{body}sha256 {sum}\n").into_bytes()
+}
+
+#[test]
+fn a_stamp_naming_a_deployment_that_still_exists_prunes_only_what_is_unreferenced() {
+    // What a crash between writing the stamp and dropping the deployment
+    // leaves (the kill itself is exercised at every system call of
+    // mark-good in tests/health.rs): the stamp names v0, v0 is still listed.
+    let (tb, [v0, v1, v2]) = three_versions(40);
+    let v0_id = find(&tb.deployments(), &v0).id();
+    {
+        let m = tb.boot(&find(&tb.deployments(), &v1));
+        stage(&m, &v2, Retention::On);
+        m.shutdown(); // no stagehand units: no stamp from the finalization
+    }
+    assert!(!stamp(&tb).exists());
+    std::fs::write(
+        stamp(&tb),
+        sealed_stamp(
+            2,
+            &[
+                format!("removed {v0_id}"),
+                "removed-at 2024-05-01T10:05:00Z".into(),
+            ],
+        ),
+    )
+    .unwrap();
     let m = tb.boot_default();
+    let live = tb.live_object_set();
     let v: serde_json::Value =
         serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
-    let removed: Vec<String> = v["deployments_removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{}:{}.{}",
-                d["stateroot"].as_str().unwrap(),
-                d["checksum"].as_str().unwrap(),
-                d["serial"]
-            )
-        })
-        .collect();
-    assert_eq!(removed, [v1_id, v0_id], "{v}");
-    assert_eq!(tb.repo_object_set(), live, "one cleanup reclaims both");
+    assert_eq!(v["performed"], true, "{v}");
+    assert_eq!(v["stamp"]["kind"], "removed", "{v}");
+    assert_eq!(
+        v["deployments_removed"],
+        serde_json::json!([]),
+        "still deployed, so not reported removed: {v}"
+    );
+    assert_eq!(v["stamp_removed"], true, "{v}");
+    assert!(tb.deployment_of(&v0).is_some() && has_checkout(&tb, &v0_id));
+    let after = tb.repo_object_set();
+    assert_eq!(after, live, "only what nothing references was pruned");
+    assert!(after.contains_key(&commit_object(&v0)));
+    ostree_fsck(&tb);
+
+    // The interrupted operation, run again, finishes: the drop, a new stamp,
+    // and the cleanup that frees v0.
+    ok_in(&m, &["mark-good"]);
+    assert!(tb.deployment_of(&v0).is_none());
+    assert!(stamp_text(&tb).contains(&format!("\nremoved {v0_id}\n")));
+    let live = tb.live_object_set();
+    let leftover = minus(&tb.repo_object_set(), &live);
+    assert!(leftover.contains_key(&commit_object(&v0)));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    assert_eq!(v["deployments_removed"][0]["checksum"], v0.as_str(), "{v}");
+    assert_eq!(v["objects_freed"], leftover.len() as u64, "{v}");
+    assert_eq!(tb.repo_object_set(), live);
+    ostree_fsck(&tb);
+}
+
+#[test]
+fn mark_bad_removing_a_pinned_deployment_stamps_it_and_the_next_cleanup_prunes_it() {
+    let (tb, [v0, v1, v2]) = three_versions(40);
+    let v3 = tb.commit(&Commit::new("3.0").files(40));
+    let v0_id = find(&tb.deployments(), &v0).id();
+    {
+        let m = tb.boot(&find(&tb.deployments(), &v1));
+        stage(&m, &v2, Retention::On);
+        assert!(!shutdown(&m).1.failed);
+    }
+    let m = tb.boot_default();
+    // The finalization's cleanup already ran (it prunes nothing of v0).
+    assert!(!autocleanup_unit(&m).unwrap().failed);
+    assert!(!stamp(&tb).exists());
+    assert_eq!(
+        order(&m.status()),
+        [short(&v2), short(&v1) + "*", short(&v0) + "*"]
+    );
+
+    // v2 is on trial; a person finds v0, one of the two known-good
+    // deployments pinned for it, broken. v0 is no longer known good, so its
+    // pin is released and, being neither booted nor the default, it is
+    // removed: named in the stamp, and nothing else done now — mark-bad may
+    // run early at boot, so its checkout waits for the cleanup too.
+    let b: serde_json::Value = serde_json::from_str(&ok_in(
+        &m,
+        &[
+            "mark-bad",
+            "--deployment",
+            &v0_id,
+            "--reason",
+            "corrupts /var",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(b["removed"][0]["checksum"], v0.as_str(), "{b}");
+    assert!(b["rolled_back_to"].is_null(), "{b}");
+    assert_eq!(order(&m.status()), [short(&v2), short(&v1) + "*"]);
+    assert!(has_checkout(&tb, &v0_id), "deferred to the cleanup");
+    let s = stamp_text(&tb);
+    assert!(s.starts_with("stagehand-cleanup-stamp 2\n"), "{s}");
+    assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
+    assert_eq!(status_json(&m)["cleanup_pending"], true);
+    let live = tb.live_object_set();
+    let leftover = minus(&tb.repo_object_set(), &live);
+    assert!(leftover.contains_key(&commit_object(&v0)));
+    drop(m);
+
+    let m = tb.boot_default();
+    let run = autocleanup_unit(&m).expect("the stamp makes the unit start");
+    assert!(!run.failed, "{}", run.transcript());
+    let out = run.transcript();
+    assert!(out.contains(&format!("after removing {v0_id}:")), "{out}");
+    assert!(
+        out.contains(&format!("{} objects", leftover.len())),
+        "{} objects: {out}",
+        leftover.len()
+    );
+    assert!(
+        !has_checkout(&tb, &v0_id),
+        "the cleanup deleted the checkout"
+    );
+    assert!(!stamp(&tb).exists());
+    assert_eq!(
+        tb.repo_object_set(),
+        live,
+        "nothing leaked, nothing live lost"
+    );
+    ostree_fsck(&tb);
+
+    // mark-bad of the *staged* deployment unstages it and writes no stamp:
+    // its commit is the one the agent just pulled, still the target of its
+    // ref, so a prune would free nothing — checked here.
+    stage(&m, &v3, Retention::On);
+    let staged = m.staged().unwrap();
+    let b: serde_json::Value = serde_json::from_str(&ok_in(
+        &m,
+        &["mark-bad", "--deployment", &staged.id(), "--json"],
+    ))
+    .unwrap();
+    assert_eq!(b["unstaged"], true, "{b}");
+    assert!(b["removed"].as_array().unwrap().is_empty(), "{b}");
+    assert!(m.staged().is_none());
+    assert!(!stamp(&tb).exists());
+    assert_eq!(tb.repo_object_set(), tb.live_object_set());
 }
 
 /// Deployments named on `key` lines of a stamp, as test-bed deployments.

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | staged / deployed | `pending` (before libostree writes), then the entry `U F -` | pins |
 //! | booted (in [`assess`] and [`mark_good`]) | `U` cleared, attempts + 1, once per boot | |
-//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | pins released, extra deployment dropped |
+//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | pins released, extra deployment stamped for cleanup, dropped, checkout deleted |
 //! | mark bad | `F` + reason, commit denylisted, rollback recorded | new default, pins released |
 //! | assess, fallback | each deployment that did not boot: as mark bad | booted one made default |
 //!
@@ -20,7 +20,7 @@
 use serde::Serialize;
 
 use super::model::{Entry, Pending, State, Trigger};
-use super::retention::{known_good, make_default, reconcile, trial_open, View};
+use super::retention::{known_good, make_default, reconcile, trial_open, Removal, View};
 use super::store::{self, now, sanitize_reason, Store};
 use super::{boot_token, BootEvidence, HealthOptions};
 use crate::error::{Error, GlibResultExt, Result};
@@ -74,7 +74,9 @@ pub struct MarkGoodOutcome {
     pub undenylisted: bool,
     /// Pins stagehand released because no trial is open any more.
     pub released_pins: Vec<DeploymentId>,
-    /// Deployments removed because only a released pin kept them.
+    /// Deployments removed because only a released pin kept them: named in
+    /// the cleanup stamp (the next cleanup prunes their objects), their
+    /// checkouts already deleted.
     pub removed: Vec<DeploymentId>,
     /// Entries whose `N Y Y` flags were repaired by this write.
     pub repaired: Vec<DeploymentId>,
@@ -83,7 +85,10 @@ pub struct MarkGoodOutcome {
 /// Mark the booted deployment good: Recent set on it and cleared on every
 /// other one, Failed (and Untested) cleared — one atomic store write. Then
 /// the pins of the trial are released and a deployment only they kept is
-/// dropped, leaving two known-good deployments.
+/// dropped, leaving two known-good deployments: it is named in the cleanup
+/// stamp first (the next [`crate::autocleanup`] prunes its objects), and its
+/// checkout is deleted at once (mark-good runs after `boot-complete.target`,
+/// off the boot path).
 ///
 /// Idempotent. A deployment with a failure verdict whose commit is still
 /// denylisted is refused with [`Error::Denylisted`]: remove it from the
@@ -129,7 +134,8 @@ pub fn mark_good(
     }
     store.save(sysroot)?;
     log::info!("marked {id} good");
-    let rec = reconcile(lock, &mut store, opts, cancellable)?;
+    // After boot-complete.target: the dropped deployment's checkout goes now.
+    let rec = reconcile(lock, &mut store, opts, Removal::Now, cancellable)?;
     Ok(MarkGoodOutcome {
         deployment: id,
         previous,
@@ -166,6 +172,11 @@ pub struct MarkBadOutcome {
     pub staged: Option<DeploymentId>,
     /// The running system is the failed deployment: reboot to leave it.
     pub reboot_needed: bool,
+    /// Deployments removed from the deployment list because only a released
+    /// pin kept them (for example a pinned known-good deployment marked bad
+    /// during a trial). Named in the cleanup stamp; their checkouts and
+    /// objects go with the next cleanup.
+    pub removed: Vec<DeploymentId>,
 }
 
 /// Mark a deployment bad: the booted one, or `target`.
@@ -175,6 +186,11 @@ pub struct MarkBadOutcome {
 /// becomes the default (the deployment order is rewritten with libostree; a
 /// staged deployment stays staged). When `target` is the staged deployment it
 /// is unstaged instead.
+///
+/// A deployment that only a released pin kept (a pinned known-good one
+/// marked bad during a trial) is removed from the deployment list and named
+/// in the cleanup stamp; its checkout is left to the cleanup, since mark-bad
+/// may run early at boot.
 ///
 /// Refused with [`Error::NoKnownGood`], changing nothing, when the failed
 /// deployment is the default or the booted one and no other deployment is
@@ -257,7 +273,8 @@ pub fn mark_bad(
             log::warn!("rolled back from {id} to {to}");
         }
     }
-    reconcile(lock, &mut store, opts, cancellable)?;
+    // Possibly early at boot (a failing health check): only the stamp.
+    let rec = reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
 
     let view = View::of(sysroot);
     let booted_failed = view.booted.is_some_and(|b| {
@@ -275,6 +292,7 @@ pub fn mark_bad(
         default: view.default_index().map(|d| view.ids[d].clone()),
         staged: view.staged.map(|s| view.ids[s].clone()),
         reboot_needed: booted_failed && view.booted != view.default_index(),
+        removed: rec.removed,
     })
 }
 
@@ -329,6 +347,10 @@ pub struct Verdict {
     pub reboot_needed: bool,
     /// Entries whose `N Y Y` flags were repaired.
     pub repaired: Vec<DeploymentId>,
+    /// Deployments removed because only a released pin kept them (finishing
+    /// an interrupted trial end). Named in the cleanup stamp; their
+    /// checkouts and objects go with the next cleanup.
+    pub removed: Vec<DeploymentId>,
     /// One sentence for people.
     pub message: String,
 }
@@ -420,7 +442,8 @@ pub fn assess(
     if outcome == Outcome::FellBack {
         make_default(lock, &store, &booted, cancellable)?;
     }
-    reconcile(lock, &mut store, opts, cancellable)?;
+    // Early at boot: removals only go into the stamp.
+    let rec = reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
 
     let view = View::of(sysroot);
     let default = view.default_index().map(|d| view.ids[d].clone());
@@ -457,6 +480,7 @@ pub fn assess(
         default,
         reboot_needed,
         repaired,
+        removed: rec.removed,
         message,
     })
 }
@@ -622,7 +646,7 @@ pub(crate) fn stage_begin(
         since: now(),
     }));
     store.save(sysroot)?;
-    reconcile(lock, &mut store, opts, cancellable)?;
+    reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
     Ok(())
 }
 
@@ -648,7 +672,7 @@ pub(crate) fn stage_end(
         }
     }
     store.save(sysroot)?;
-    reconcile(lock, &mut store, opts, cancellable)?;
+    reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
     Ok(())
 }
 
@@ -664,6 +688,7 @@ pub(crate) fn after_unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancel
                 lock,
                 &mut store,
                 &HealthOptions::new().keep_known_good(false),
+                Removal::Deferred,
                 cancellable,
             )?;
         }

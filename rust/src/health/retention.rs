@@ -25,6 +25,25 @@
 //! one, as without stagehand. Releasing is recorded first (`releasing`) and
 //! forgotten last, so an interruption anywhere resumes at the next operation
 //! instead of leaking a pin.
+//!
+//! # What a removed deployment leaves
+//!
+//! The deployment list is written without a repository prune (a prune walks
+//! every reachable object: far too slow for an operation that may run at
+//! boot), so the objects only the removed deployment used stay in the
+//! repository. Before the list is written, the removed deployment is named
+//! in the cleanup stamp ([`crate::cleanup::record_removed`]), so the next
+//! `autocleanup` prunes them; in that order, a crash in between leaves a
+//! stamp naming a deployment that still exists (harmless), never a dropped
+//! deployment nobody will prune after.
+//!
+//! Its checkout and its kernel in `/boot` go at once when the trial ends
+//! with mark-good ([`Removal::Now`], libostree's `prepare_cleanup`): mark-good
+//! runs after `boot-complete.target`, off the boot path, and removing one
+//! checkout is bounded work. Operations that may run early at boot (assess,
+//! mark-bad from a failing health check) leave that to the cleanup too
+//! ([`Removal::Deferred`]): it runs in the background with idle I/O priority
+//! and never delays boot.
 
 use super::model::PinRecord;
 use super::store::Store;
@@ -100,6 +119,23 @@ pub(crate) fn trial_open(store: &Store, view: &View) -> bool {
             .any(|id| store.entry(id).is_some_and(|e| e.on_trial()))
 }
 
+/// What happens to the checkout (and `/boot` files) of a deployment that
+/// stagehand removes from the deployment list; its objects always wait for
+/// the cleanup stamp's prune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// Removed at once with libostree's `prepare_cleanup` (no prune): for
+    /// mark-good, which runs after `boot-complete.target`.
+    Now,
+    /// Left to the next cleanup, which the stamp schedules: for operations
+    /// that may run early at boot.
+    Deferred,
+}
+
+/// Write the deployment list: the staged deployment (if any) first, then
+/// `order`. A non-staged deployment left out of `order` is dropped; it is
+/// named in the cleanup stamp first, durably, so its objects are pruned by
+/// the next cleanup whatever happens after.
 fn write_order(
     lock: &SysrootLock,
     view: &View,
@@ -107,6 +143,12 @@ fn write_order(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<()> {
     let sysroot = lock.sysroot();
+    let dropped: Vec<DeploymentId> = view
+        .non_staged()
+        .filter(|i| !order.contains(i))
+        .map(|i| view.ids[i].clone())
+        .collect();
+    crate::cleanup::record_removed(lock, &dropped)?;
     // libostree compares deployments by pointer here (the booted one must be
     // in the list, the staged one is kept only when it is first), so the
     // list holds the very objects the sysroot holds: `Clone::clone` takes a
@@ -119,8 +161,7 @@ fn write_order(
     list.extend(order.iter().map(|&i| Clone::clone(&view.deployments[i])));
     let names: Vec<String> = order.iter().map(|&i| view.ids[i].to_string()).collect();
     // No post-clean: this runs at boot and from health checks, where a repo
-    // prune would only add latency; dropped deployment directories go with
-    // the next cleanup.
+    // prune would only add latency; the stamp written above schedules it.
     let opts = ostree::SysrootWriteDeploymentsOpts {
         do_postclean: false,
     };
@@ -179,11 +220,14 @@ pub(crate) struct Reconciled {
 ///    reorder);
 /// 2. the pins match the policy: the two newest known-good deployments while a
 ///    trial is open, none otherwise;
-/// 3. released pins are undone and what only they kept is removed.
+/// 3. released pins are undone and what only they kept is removed: named in
+///    the cleanup stamp, dropped from the deployment list, and with
+///    [`Removal::Now`] its checkout deleted (see the module docs).
 pub(crate) fn reconcile(
     lock: &SysrootLock,
     store: &mut Store,
     opts: &HealthOptions,
+    removal: Removal,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<Reconciled> {
     let sysroot = lock.sysroot();
@@ -310,6 +354,16 @@ pub(crate) fn reconcile(
                 out.removed.push(view.ids[i].clone());
             }
             write_order(lock, &view, &order, cancellable)?;
+        }
+        // Also when nothing was dropped just now: an earlier run may have
+        // been interrupted after its drop, before its checkout was gone (the
+        // `releasing` records are forgotten only after this).
+        if removal == Removal::Now {
+            if let Err(e) = sysroot.prepare_cleanup(cancellable) {
+                log::warn!(
+                    "removing dropped deployment directories: {e}; the next cleanup finishes it"
+                );
+            }
         }
         store.pins_mut().retain(|p| !p.releasing);
         store.save(sysroot)?;

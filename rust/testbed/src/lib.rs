@@ -616,6 +616,13 @@ impl Testbed {
     /// repository (same mode) into which the real `ostree pull-local` copied,
     /// without history, every ref target and every deployment's commit. A
     /// fully pruned sysroot repository holds exactly these.
+    ///
+    /// libostree's own deployment refs (`ostree/BOOTVERSION/SUBBOOTVERSION/INDEX`)
+    /// are not counted as roots: they mirror the deployment list, and a
+    /// cleanup regenerates them before it prunes. A deployment removed from
+    /// the list without a cleanup (`write_deployments` without post-clean)
+    /// still has such a ref until then, and its objects are exactly what the
+    /// next cleanup must free, not live ones.
     pub fn live_object_set(&self) -> ObjectSet {
         let repo = self.repo();
         let fresh = self.root.join(format!("live-repo-{}", std::process::id()));
@@ -638,7 +645,19 @@ impl Testbed {
         );
         let mut commits: std::collections::BTreeSet<String> =
             self.deployments().into_iter().map(|d| d.checksum).collect();
-        for r in refs.lines().map(str::trim).filter(|r| !r.is_empty()) {
+        let is_deployment_ref = |r: &str| {
+            let parts: Vec<&str> = r.split('/').collect();
+            parts.len() == 4
+                && parts[0] == "ostree"
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        for r in refs
+            .lines()
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && !is_deployment_ref(r))
+        {
             let c = run_ok(
                 Command::new("ostree")
                     .arg(format!("--repo={}", repo.display()))

@@ -59,21 +59,48 @@ fn live_object_set_is_what_a_full_ostree_cleanup_leaves() {
     let tb = Testbed::new();
     let v1 = tb.commit(&Commit::new("1.0"));
     tb.deploy(&v1);
+    let repo = format!("--repo={}", tb.repo().display());
     // A commit nothing references any more: its ref is deleted.
     tb.commit(&Commit::new("orphan").files(30).branch("testos/orphan"));
     run_ok(
         tb.ostree_cmd()
-            .arg(format!("--repo={}", tb.repo().display()))
+            .arg(&repo)
             .args(["refs", "--delete", "testos/orphan"]),
+    );
+    // Another one that only a stale deployment ref of the other boot
+    // version names, as a deployment dropped without a cleanup leaves it.
+    let stale = tb.commit(&Commit::new("dropped").files(30).branch("testos/dropped"));
+    run_ok(
+        tb.ostree_cmd()
+            .arg(&repo)
+            .args(["refs", "--delete", "testos/dropped"]),
+    );
+    let loader = std::fs::read_link(tb.sysroot().join("boot/loader")).unwrap();
+    let other = if loader.to_string_lossy().ends_with(".0") {
+        1
+    } else {
+        0
+    };
+    let stale_ref = format!("ostree/{other}/1/3");
+    run_ok(
+        tb.ostree_cmd()
+            .arg(&repo)
+            .args(["refs", &format!("--create={stale_ref}"), &stale]),
     );
     let live = tb.live_object_set();
     let before = tb.repo_object_set();
     assert!(
-        before.len() > live.len() + 30,
-        "the orphan's objects are extra"
+        before.len() > live.len() + 60,
+        "the orphan's and the dropped commit's objects are extra"
     );
+    assert!(!live.contains_key(&format!("{}/{}.commit", &stale[..2], &stale[2..])));
     assert!(live.keys().all(|k| before.contains_key(k)));
     tb.admin(&["cleanup"]);
+    let refs = run_ok(tb.ostree_cmd().arg(&repo).arg("refs"));
+    assert!(
+        !refs.contains(&stale_ref),
+        "the cleanup regenerated the deployment refs: {refs}"
+    );
     let after = tb.repo_object_set();
     assert_eq!(after, live);
     assert_eq!(object_bytes(&after), tb.repo_objects().1);
