@@ -139,7 +139,7 @@ impl std::fmt::Display for CliError {
 }
 
 /// Exit status of library errors: [`EXIT_ERROR_BASE`] + the error code, so
-/// scripts can branch on the kind (documented in docs/cli.md).
+/// scripts can branch on the kind (the table in docs/errors.md).
 pub const EXIT_ERROR_BASE: u8 = 10;
 
 impl CliError {

@@ -10,7 +10,7 @@ use stagehand_testbed::{Machine, Testbed};
 /// The `stagehand` binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_stagehand");
 
-/// Exit status for a library error code (see docs/cli.md).
+/// Exit status for a library error code (the table in docs/errors.md).
 pub fn exit_for(code: stagehand::ErrorCode) -> i32 {
     10 + code as i32
 }
