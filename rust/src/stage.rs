@@ -183,7 +183,27 @@ pub fn lock_finalization(sysroot: &ostree::Sysroot) -> Result<()> {
 }
 
 /// Unlock finalization. Returns whether it was locked.
+///
+/// Refused with [`Error::Interrupted`] while a staged deployment has not
+/// passed its pre-upgrade hooks (an agent is vetting it, or died doing so):
+/// unlocking then would let the next shutdown finalize an unvetted
+/// deployment. `stagehand hooks recover` ([`crate::hooks::recover`]) removes
+/// such a deployment; staging again replaces it.
 pub fn unlock_finalization() -> Result<bool> {
+    if let Some(what) = hooks::unvetted_staging() {
+        return Err(Error::Interrupted {
+            name: format!("pre-upgrade hooks of {what}"),
+            started: "an earlier staging (an agent is vetting it, or died doing so; \
+                      `stagehand hooks recover` removes it)"
+                .into(),
+        });
+    }
+    remove_finalization_lock()
+}
+
+/// Remove the lock file, for stagehand's own flows that know the state of
+/// the unvetted record.
+pub(crate) fn remove_finalization_lock() -> Result<bool> {
     fsutil::remove_durable(Path::new(FINALIZATION_LOCK_PATH))
 }
 
@@ -191,7 +211,7 @@ fn set_finalization_lock(sysroot: &ostree::Sysroot, locked: bool) -> Result<()> 
     if locked {
         lock_finalization(sysroot)
     } else {
-        unlock_finalization().map(|_| ())
+        remove_finalization_lock().map(|_| ())
     }
 }
 
@@ -407,7 +427,7 @@ fn stage_booted(
     if run_hooks {
         if let Err(e) = hooks::mark_unvetted(stateroot, checksum, None, was_locked) {
             if !was_locked {
-                let _ = unlock_finalization();
+                let _ = remove_finalization_lock();
             }
             return Err(e);
         }
@@ -454,7 +474,7 @@ fn stage_booted(
         hooks::clear_unvetted()?;
     }
     if !opts.lock_finalization {
-        unlock_finalization()?;
+        remove_finalization_lock()?;
     }
     Ok(StageOutcome {
         deployment: id,
@@ -495,7 +515,7 @@ fn recover_failed_stage(lock: &SysrootLock, previous: Option<&DeploymentId>, was
         let _ = unstage(lock, cancellable);
     }
     if !was_locked {
-        let _ = unlock_finalization();
+        let _ = remove_finalization_lock();
     }
     if let Err(e) = sysroot.prepare_cleanup(cancellable) {
         log::warn!("cleaning up after a failed stage: {e}");
@@ -600,7 +620,7 @@ pub fn unstage(
 ) -> Result<Option<DeploymentId>> {
     let sysroot = lock.sysroot();
     let Some(staged) = sysroot.staged_deployment() else {
-        unlock_finalization()?;
+        remove_finalization_lock()?;
         hooks::clear_unvetted()?;
         return Ok(None);
     };
@@ -616,7 +636,7 @@ pub fn unstage(
     sysroot
         .write_deployments_with_options(&rest, &wopts, cancellable)
         .ctx(|| format!("removing staged deployment {id}"))?;
-    unlock_finalization()?;
+    remove_finalization_lock()?;
     // Whatever was recorded about vetting it is moot now.
     hooks::clear_unvetted()?;
     sysroot

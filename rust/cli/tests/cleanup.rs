@@ -927,6 +927,11 @@ fn units_never_delay_boot_and_record_before_ostree_finalizes() {
     for t in ["sysinit.target", "basic.target"] {
         assert!(has(a, "After", t), "After={t}");
     }
+    // The boot's verdict first: a long prune holding the sysroot lock must
+    // not make mark-good (or assess) time out.
+    for t in ["stagehand-assess.service", "stagehand-mark-good.service"] {
+        assert!(has(a, "After", t), "After={t}");
+    }
     for t in [
         "basic.target",
         "multi-user.target",

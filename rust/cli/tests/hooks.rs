@@ -618,6 +618,13 @@ fn an_agent_killed_mid_hook_never_finalizes_and_is_recovered() {
     assert_eq!(m.sh("cat /boot/loader/syslinux.cfg"), boot_before);
     assert_eq!(tb.deployments()[0].checksum, sums[0], "finalized on disk");
 
+    // Nobody may unlock it into the next shutdown while it is unvetted.
+    assert_fails(
+        &sh_in(&m, &["finalization", "unlock"]),
+        ErrorCode::Interrupted,
+        "hooks recover",
+    );
+    assert!(m.run(&["test", "-e", "/run/ostree/staged-deployment-locked"]).status.success());
     // Explicit recovery removes it and everything that came with it.
     let out = ok_in(&m, &["hooks", "recover"]);
     assert!(

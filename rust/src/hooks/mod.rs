@@ -455,6 +455,18 @@ pub(crate) fn mark_unvetted(
     ))
 }
 
+/// When a staging has not passed its hooks yet (its record exists), what it
+/// staged, for messages; `None` when nothing is being vetted.
+pub(crate) fn unvetted_staging() -> Option<String> {
+    match unvetted::read()? {
+        Ok(u) => Some(match u.serial {
+            Some(serial) => format!("{}:{}.{serial}", u.stateroot, u.checksum),
+            None => format!("{}:{}", u.stateroot, u.checksum),
+        }),
+        Err(e) => Some(format!("a staged deployment (its record is unreadable: {e})")),
+    }
+}
+
 pub(crate) fn clear_unvetted() -> Result<bool> {
     unvetted::clear()
 }
@@ -527,7 +539,7 @@ pub(crate) fn remove_unvetted_staged(
         // record is stale; so is the finalization lock it took, unless that
         // lock predates it or now guards someone else's staged deployment.
         if staged.is_none() && matches!(record, Ok(ref u) if !u.lock_preexisting) {
-            stage::unlock_finalization()?;
+            stage::remove_finalization_lock()?;
         }
         clear_unvetted()?;
     }
