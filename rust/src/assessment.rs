@@ -360,7 +360,28 @@ impl BootAssessment {
         cancellable: Option<&gio::Cancellable>,
     ) -> Result<MarkedGood> {
         let sysroot = lock.sysroot();
-        let outcome = health::mark_good(lock, opts, cancellable)?;
+        let outcome = match health::mark_good(lock, opts, cancellable) {
+            Ok(o) => o,
+            Err(e) => {
+                // The verdict is written before the retention housekeeping
+                // that follows it; if only the housekeeping failed, the store
+                // says Good and the counter must not go on counting down
+                // towards a fallback from a good deployment.
+                if let Some(booted) = sysroot.booted_deployment() {
+                    let id = crate::DeploymentId::of(&booted);
+                    let good = health::read(sysroot)
+                        .map(|s| matches!(s.state_of(&id), health::State::Good))
+                        .unwrap_or(false);
+                    let is_default = default_deployment(sysroot).as_ref() == Some(&booted);
+                    if good && (!self.global() || is_default) {
+                        if let Err(b) = self.counter().bless(&Target::of(&booted)) {
+                            log::warn!("blessing the boot counter after a failed mark-good: {b}");
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        };
         let booted = sysroot
             .booted_deployment()
             .ok_or_else(|| Error::NotBooted("mark-good applies to the booted deployment".into()))?;

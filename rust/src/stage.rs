@@ -451,8 +451,10 @@ fn stage_booted(
             let err = Error::glib(format!("staging {checksum}"), e);
             // Cleanup is never cancelled: a cancelled staging must still
             // leave nothing behind.
-            recover_failed_stage(lock, previous.as_ref(), was_locked);
-            if run_hooks {
+            // When recovery cannot even tell what is staged now, the lock and
+            // the unvetted record stay: safer that a deployment waits for
+            // `hooks recover` than that an unvetted one finalizes.
+            if recover_failed_stage(lock, previous.as_ref(), was_locked) && run_hooks {
                 let _ = hooks::clear_unvetted();
             }
             return Err(err);
@@ -491,7 +493,7 @@ fn stage_booted(
 /// the unvetted deployment behind.
 fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId) {
     if let Err(e) = unstage(lock, gio::Cancellable::NONE) {
-        log::error!("could not remove vetoed deployment {id}: {e}");
+        log::warn!("could not remove vetoed deployment {id}: {e}");
     }
 }
 
@@ -502,12 +504,19 @@ fn remove_vetoed(lock: &SysrootLock, id: &DeploymentId) {
 /// Recovery ignores the caller's cancellable: when staging failed *because*
 /// it was cancelled, the cancellable is triggered, and honouring it here
 /// would leave the half-written checkout behind.
-fn recover_failed_stage(lock: &SysrootLock, previous: Option<&DeploymentId>, was_locked: bool) {
+///
+/// Returns false when the sysroot could not even be reloaded: then nothing
+/// is touched (the finalization lock stays).
+fn recover_failed_stage(
+    lock: &SysrootLock,
+    previous: Option<&DeploymentId>,
+    was_locked: bool,
+) -> bool {
     let cancellable = gio::Cancellable::NONE;
     let sysroot = lock.sysroot();
     if let Err(e) = sysroot.load(cancellable) {
-        log::warn!("reloading sysroot after a failed stage: {e}");
-        return;
+        log::warn!("reloading sysroot after a failed stage: {e}; finalization stays locked");
+        return false;
     }
     let now = sysroot.staged_deployment().map(|d| DeploymentId::of(&d));
     if now.is_some() && now.as_ref() != previous {
@@ -520,6 +529,7 @@ fn recover_failed_stage(lock: &SysrootLock, previous: Option<&DeploymentId>, was
     if let Err(e) = sysroot.prepare_cleanup(cancellable) {
         log::warn!("cleaning up after a failed stage: {e}");
     }
+    true
 }
 
 #[allow(clippy::too_many_arguments)]

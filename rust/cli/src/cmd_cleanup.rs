@@ -60,7 +60,31 @@ pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), 
     // The lock also makes libostree remount a read-only /sysroot writable
     // in our mount namespace, so the stamp can be written.
     let lock = crate::lock(cli, &sysroot)?;
-    let outcome = stagehand::record_finalized(&lock, None)?;
+    let outcome = match stagehand::record_finalized(&lock, None) {
+        Ok(o) => o,
+        Err(e) => {
+            // The stamp could not be decided or written (I/O, a damaged
+            // record). The boot counter must not depend on that bookkeeping:
+            // arm the new default if it really is a deployment on trial
+            // (arm_finalized checks), then report the stamp's error.
+            let default = lock
+                .sysroot()
+                .deployments()
+                .into_iter()
+                .find(|d| !d.is_staged());
+            let booted = lock.sysroot().booted_deployment();
+            if let Some(d) = default.filter(|d| booted.as_ref().is_none_or(|b| !b.equal(d))) {
+                let id = stagehand::DeploymentId::of(&d);
+                let armed = stagehand::Config::load(&args.config)
+                    .and_then(|cfg| BootAssessment::new(lock.sysroot(), cfg))
+                    .and_then(|ba| ba.arm_finalized(&lock, &id));
+                if let Err(a) = armed {
+                    log::warn!("arming the boot counter of {id}: {a}");
+                }
+            }
+            return Err(e.into());
+        }
+    };
     // The same evidence that writes the stamp arms the boot counter: the
     // deployment became the default now, not when it was staged.
     let armed = match &outcome {

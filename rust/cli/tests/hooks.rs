@@ -624,7 +624,10 @@ fn an_agent_killed_mid_hook_never_finalizes_and_is_recovered() {
         ErrorCode::Interrupted,
         "hooks recover",
     );
-    assert!(m.run(&["test", "-e", "/run/ostree/staged-deployment-locked"]).status.success());
+    assert!(m
+        .run(&["test", "-e", "/run/ostree/staged-deployment-locked"])
+        .status
+        .success());
     // Explicit recovery removes it and everything that came with it.
     let out = ok_in(&m, &["hooks", "recover"]);
     assert!(

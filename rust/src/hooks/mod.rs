@@ -463,7 +463,9 @@ pub(crate) fn unvetted_staging() -> Option<String> {
             Some(serial) => format!("{}:{}.{serial}", u.stateroot, u.checksum),
             None => format!("{}:{}", u.stateroot, u.checksum),
         }),
-        Err(e) => Some(format!("a staged deployment (its record is unreadable: {e})")),
+        Err(e) => Some(format!(
+            "a staged deployment (its record is unreadable: {e})"
+        )),
     }
 }
 
