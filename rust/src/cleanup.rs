@@ -221,9 +221,19 @@ mod textfmt {
             return Err("checksum mismatch (torn or edited)".into());
         }
         let mut fields = Vec::new();
-        for line in body.lines().skip(1) {
+        // Split on '\n' only (`lines()` would also eat a '\r'), and accept a
+        // value only in the form `encode` writes it (one line, no control
+        // characters, no surrounding blanks): a file reads as exactly one
+        // state, and that state written again gives the same file. Found by
+        // the cleanup_stamp and finalize_record fuzz targets.
+        for line in body.split('\n').skip(1).filter(|l| !l.is_empty()) {
             match line.split_once(' ') {
-                Some((k, v)) if !k.is_empty() && !v.is_empty() => {
+                Some((k, v))
+                    if !k.is_empty()
+                        && !v.is_empty()
+                        && v.trim() == v
+                        && !line.chars().any(char::is_control) =>
+                {
                     fields.push((k.to_string(), v.to_string()))
                 }
                 _ => return Err(format!("malformed line {line:?}")),
@@ -264,7 +274,7 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
+pub(crate) fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
     if bytes.is_empty() {
         return Ok(CleanupStamp::Legacy);
     }
@@ -288,18 +298,37 @@ fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
 }
 
 fn encode_stamp(deployment: &DeploymentId, dropped: &[DeploymentId]) -> Vec<u8> {
-    let mut fields = vec![("deployment", deployment.to_string())];
-    fields.extend(dropped.iter().map(|d| ("dropped", d.to_string())));
     let now = glib::DateTime::now_utc()
         .ok()
         .and_then(|t| t.format("%Y-%m-%dT%H:%M:%SZ").ok())
         .map(|s| s.to_string())
         .unwrap_or_else(|| "unknown".into());
-    fields.push(("finalized-at", now));
-    if let Some(b) = boot_id() {
-        fields.push(("boot-id", b));
+    encode_stamp_fields(deployment, dropped, &now, boot_id().as_deref())
+}
+
+/// The stamp's bytes for given field values (split out so the format can be
+/// round-tripped by the property tests without a clock or a boot id).
+pub(crate) fn encode_stamp_fields(
+    deployment: &DeploymentId,
+    dropped: &[DeploymentId],
+    finalized_at: &str,
+    boot_id: Option<&str>,
+) -> Vec<u8> {
+    let mut fields = vec![("deployment", deployment.to_string())];
+    fields.extend(dropped.iter().map(|d| ("dropped", d.to_string())));
+    fields.push(("finalized-at", finalized_at.to_string()));
+    if let Some(b) = boot_id {
+        fields.push(("boot-id", b.to_string()));
     }
     textfmt::encode(STAMP_MAGIC, &fields)
+}
+
+/// The record's bytes (see [`parse_record`]).
+pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
+    let mut fields = vec![("staged", r.staged.to_string())];
+    fields.extend(r.deployments.iter().map(|d| ("deployment", d.to_string())));
+    fields.push(("failure-stamp", r.failure.clone()));
+    textfmt::encode(RECORD_MAGIC, &fields)
 }
 
 fn boot_id() -> Option<String> {
@@ -354,10 +383,11 @@ fn require_booted(sysroot: &ostree::Sysroot) -> Result<()> {
 }
 
 /// What [`record_staged`] writes: the state just before finalization.
-struct Record {
-    staged: DeploymentId,
-    deployments: Vec<DeploymentId>,
-    failure: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) staged: DeploymentId,
+    pub(crate) deployments: Vec<DeploymentId>,
+    pub(crate) failure: String,
 }
 
 fn failure_stamp_path(sysroot: &ostree::Sysroot) -> PathBuf {
@@ -384,7 +414,7 @@ fn failure_fingerprint(sysroot: &ostree::Sysroot) -> Result<String> {
     }
 }
 
-fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
+pub(crate) fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
     let fields = match textfmt::decode(RECORD_MAGIC, bytes) {
         Ok(textfmt::Parsed::Current(f)) => f,
         Ok(textfmt::Parsed::Newer(v)) => {
@@ -422,18 +452,19 @@ pub fn record_staged(sysroot: &ostree::Sysroot) -> Result<Option<DeploymentId>> 
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);
-    let mut fields = vec![("staged", id.to_string())];
-    fields.extend(
-        sysroot
+    let rec = Record {
+        staged: id.clone(),
+        deployments: sysroot
             .deployments()
             .iter()
             .filter(|d| !d.is_staged())
-            .map(|d| ("deployment", DeploymentId::of(d).to_string())),
-    );
-    fields.push(("failure-stamp", failure_fingerprint(sysroot)?));
+            .map(DeploymentId::of)
+            .collect(),
+        failure: failure_fingerprint(sysroot)?,
+    };
     let dir = record.parent().expect("absolute path");
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
-    fsutil::write_atomic(record, &textfmt::encode(RECORD_MAGIC, &fields))?;
+    fsutil::write_atomic(record, &encode_record(&rec))?;
     log::info!(
         "recorded staged deployment {id}{}",
         if finalization_locked() {

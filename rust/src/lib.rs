@@ -30,6 +30,7 @@
 
 pub mod cleanup;
 pub mod error;
+pub mod formats;
 pub mod fsutil;
 pub mod health;
 pub mod hooks;

@@ -24,6 +24,8 @@
 
 pub mod model;
 mod ops;
+#[cfg(test)]
+mod proptests;
 mod retention;
 pub mod store;
 
