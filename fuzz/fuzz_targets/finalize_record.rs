@@ -17,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(r) = formats::parse_finalize_record(data) {
         let bytes = formats::encode_finalize_record(&r);
-        assert_eq!(formats::parse_finalize_record(&bytes).expect("reads back"), r);
+        assert_eq!(
+            formats::parse_finalize_record(&bytes).expect("reads back"),
+            r
+        );
     }
 });

@@ -27,6 +27,10 @@ fuzz_target!(|data: &[u8]| {
         None => stamp,
     };
     if let Ok(s) = formats::parse_guard_stamp(name, stamp) {
-        assert_eq!(formats::encode_guard_stamp(&s), stamp, "one encoding per stamp");
+        assert_eq!(
+            formats::encode_guard_stamp(&s),
+            stamp,
+            "one encoding per stamp"
+        );
     }
 });

@@ -619,6 +619,9 @@ pub fn record_finalized(
         Ok(_) => {}
         Err(e) => log::warn!("replacing the pending cleanup stamp: {e}"),
     }
+    // Under the sysroot lock: a temporary stamp here is a killed writer's
+    // (found by the crash sweep); it would stay in /sysroot for good.
+    fsutil::remove_stale_temporaries(&stamp);
     fsutil::write_atomic(&stamp, &encode_stamp(&deployment, &dropped))?;
     fsutil::remove_durable(record_path)?;
     let outcome = FinalizeOutcome::Stamped {
@@ -862,7 +865,10 @@ pub fn run_cleanup(
             log::warn!("keeping the cleanup stamp: {e}");
             false
         }
-        _ => fsutil::remove_durable(&stamp_path)?,
+        _ => {
+            fsutil::remove_stale_temporaries(&stamp_path);
+            fsutil::remove_durable(&stamp_path)?
+        }
     };
     let report = CleanupReport {
         performed: true,

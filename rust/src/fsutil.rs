@@ -199,6 +199,41 @@ mod tests {
     }
 
     #[test]
+    fn stale_temporaries_of_the_file_go_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        for n in [
+            ".state.tmp123",
+            ".state.tmp9",
+            ".state.tmpx",
+            ".state.tmp",
+            ".other.tmp5",
+            "state",
+            "state.tmp1",
+        ] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&p), 2);
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".other.tmp5",
+                ".state.tmp",
+                ".state.tmpx",
+                "state",
+                "state.tmp1"
+            ]
+        );
+        // A missing directory is nothing to do.
+        assert_eq!(remove_stale_temporaries(&d.path().join("no/state")), 0);
+    }
+
+    #[test]
     fn atomic_write_into_missing_dir_is_typed() {
         let d = tempfile::tempdir().unwrap();
         let e = write_atomic(&d.path().join("nope/state"), b"x").unwrap_err();

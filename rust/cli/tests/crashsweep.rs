@@ -232,6 +232,9 @@ fn ops() -> Vec<Op> {
             vec![],
         );
         op.args = argv(&["@", "denylist", "remove", &op.boot.clone()]);
+        // Killed after its change was durable (releasing the lock), running
+        // it again says the commit is not on the denylist.
+        op.rerun_codes = vec![exit_for(stagehand::ErrorCode::InvalidArgument)];
         ops.push(op);
     }
     ops

@@ -127,6 +127,8 @@ pub fn boot_token() -> Result<String> {
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
     let token = glib::uuid_string_random().to_string();
+    // Callers hold the sysroot lock: a temporary token is a killed writer's.
+    fsutil::remove_stale_temporaries(path);
     fsutil::write_atomic(path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
