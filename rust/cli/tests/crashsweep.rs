@@ -117,7 +117,6 @@ fn ops() -> Vec<Op> {
         .ok()
         .map(|s| s.split(',').map(String::from).collect());
     let want = |n: &str| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n));
-    let staged = |v3: &str| vec![argv(&["@", "stage", v3])];
     let simple = |name: &'static str, prep: fn(&str) -> Vec<Argv>, args: fn(&str) -> Argv| {
         let (tb, sums) = base();
         let boot = sums[1].clone();
@@ -137,10 +136,10 @@ fn ops() -> Vec<Op> {
         ops.push(op);
     }
     if want("unstage") {
-        ops.push(simple("unstage", staged_fn, |_| argv(&["@", "unstage"])));
+        ops.push(simple("unstage", staged, |_| argv(&["@", "unstage"])));
     }
     if want("finalization-lock") {
-        ops.push(simple("finalization-lock", staged_fn, |_| {
+        ops.push(simple("finalization-lock", staged, |_| {
             argv(&["@", "finalization", "lock"])
         }));
     }
@@ -148,7 +147,7 @@ fn ops() -> Vec<Op> {
         ops.push(simple(
             "finalization-unlock",
             |v3| {
-                let mut p = staged_fn(v3);
+                let mut p = staged(v3);
                 p.push(argv(&["@", "finalization", "lock"]));
                 p
             },
@@ -159,7 +158,7 @@ fn ops() -> Vec<Op> {
         ops.push(simple(
             "finalize-stamp",
             |v3| {
-                let mut p = staged_fn(v3);
+                let mut p = staged(v3);
                 p.push(argv(&["@", "finalize-stamp", "--record"]));
                 p.push(argv(&["ostree", "admin", "finalize-staged"]));
                 p
@@ -185,7 +184,6 @@ fn ops() -> Vec<Op> {
         op.rerun_codes = vec![exit_for(stagehand::ErrorCode::AlreadyComplete)];
         ops.push(op);
     }
-    let _ = staged;
     let from_v3 = |name: &'static str, before: &[&[&str]], args: Argv| {
         let (tb, sums) = booted_into_v3();
         if !before.is_empty() {
@@ -240,7 +238,8 @@ fn ops() -> Vec<Op> {
     ops
 }
 
-fn staged_fn(v3: &str) -> Vec<Argv> {
+/// The prep that stages v3 (with its hook).
+fn staged(v3: &str) -> Vec<Argv> {
     vec![argv(&["@", "stage", v3])]
 }
 
