@@ -46,6 +46,52 @@ typedef enum {
 } StagehandStageMethod;
 
 /**
+ * StagehandCleanupStampKind:
+ * @STAGEHAND_CLEANUP_STAMP_KIND_LEGACY: an empty stamp, as older tools (eos-updater's drop-in) write it: a cleanup is pending, nothing more is known
+ * @STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED: written by stagehand after it verified a finalization; it names the finalized deployment and the dropped ones
+ * @STAGEHAND_CLEANUP_STAMP_KIND_NEWER: written by a newer stagehand in a format this one does not read (then the OS was rolled back); the cleanup is still pending
+ *
+ * What a cleanup stamp is.
+ */
+typedef enum {
+  STAGEHAND_CLEANUP_STAMP_KIND_LEGACY = 0,
+  STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED = 1,
+  STAGEHAND_CLEANUP_STAMP_KIND_NEWER = 2,
+} StagehandCleanupStampKind;
+
+/**
+ * StagehandFinalizeOutcome:
+ * @STAGEHAND_FINALIZE_OUTCOME_STAMPED: the deployment was finalized; the cleanup stamp was written
+ * @STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED: nothing was recorded before finalization (nothing was staged, or the record step did not run): nothing is known to be finalized
+ * @STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED: the deployment is still staged (finalization locked, or it never ran)
+ * @STAGEHAND_FINALIZE_OUTCOME_FAILED: libostree recorded a finalization failure during this shutdown
+ * @STAGEHAND_FINALIZE_OUTCOME_NOT_DEPLOYED: the staged state is gone but the deployment is not a regular deployment in the bootloader configuration (finalization was interrupted, or the deployment was unstaged)
+ *
+ * What stagehand_record_finalized() concluded. Only
+ * %STAGEHAND_FINALIZE_OUTCOME_STAMPED writes a stamp; the others are
+ * outcomes, not errors.
+ */
+typedef enum {
+  STAGEHAND_FINALIZE_OUTCOME_STAMPED = 0,
+  STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED = 1,
+  STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED = 2,
+  STAGEHAND_FINALIZE_OUTCOME_FAILED = 3,
+  STAGEHAND_FINALIZE_OUTCOME_NOT_DEPLOYED = 4,
+} StagehandFinalizeOutcome;
+
+/**
+ * StagehandGuardPhase:
+ * @STAGEHAND_GUARD_PHASE_STARTED: the red line was crossed and the step has not completed (yet, or ever)
+ * @STAGEHAND_GUARD_PHASE_COMPLETE: the step completed
+ *
+ * Where a guarded step is.
+ */
+typedef enum {
+  STAGEHAND_GUARD_PHASE_STARTED = 0,
+  STAGEHAND_GUARD_PHASE_COMPLETE = 1,
+} StagehandGuardPhase;
+
+/**
  * StagehandError:
  * @STAGEHAND_ERROR_FAILED: libostree or GLib failed in a way that has no code of its own; the message says what stagehand was doing
  * @STAGEHAND_ERROR_INVALID_ARGUMENT: a value that can never be valid (a bad stateroot name, a malformed deployment identity)
@@ -100,6 +146,37 @@ typedef enum {
 } StagehandError;
 
 /**
+ * StagehandCleanupOptions:
+ *
+ * How stagehand_autocleanup() runs: an opaque builder, so that new options
+ * never break the ABI. Create it with stagehand_cleanup_options_new(),
+ * change it with the `stagehand_cleanup_options_set_*()` functions, free it
+ * with stagehand_cleanup_options_free() (or
+ * `g_autoptr(StagehandCleanupOptions)`).
+ */
+typedef struct StagehandCleanupOptions StagehandCleanupOptions;
+
+/**
+ * StagehandCleanupReport:
+ *
+ * What stagehand_autocleanup() or stagehand_run_cleanup() did: an opaque
+ * object read with the `stagehand_cleanup_report_get_*()` functions and
+ * freed with stagehand_cleanup_report_free() (or
+ * `g_autoptr(StagehandCleanupReport)`).
+ */
+typedef struct StagehandCleanupReport StagehandCleanupReport;
+
+/**
+ * StagehandCleanupStamp:
+ *
+ * What a cleanup stamp (`/sysroot/.cleanup`) says, from
+ * stagehand_pending_cleanup() (freed with stagehand_cleanup_stamp_free() or
+ * `g_autoptr(StagehandCleanupStamp)`), or owned by a #StagehandCleanupReport.
+ * It does not change when the file does.
+ */
+typedef struct StagehandCleanupStamp StagehandCleanupStamp;
+
+/**
  * StagehandDeploymentStatus:
  *
  * One deployment in a #StagehandStatus, read with the
@@ -107,6 +184,37 @@ typedef enum {
  * #StagehandStatus it came from and is valid as long as that is.
  */
 typedef struct StagehandDeploymentStatus StagehandDeploymentStatus;
+
+/**
+ * StagehandFinalizeResult:
+ *
+ * What stagehand_record_finalized() concluded: an opaque object read with
+ * the `stagehand_finalize_result_get_*()` functions and freed with
+ * stagehand_finalize_result_free() (or `g_autoptr(StagehandFinalizeResult)`).
+ */
+typedef struct StagehandFinalizeResult StagehandFinalizeResult;
+
+/**
+ * StagehandGuardStamp:
+ *
+ * The record of a guarded step, from stagehand_guard_status() or
+ * stagehand_guard_commit() (freed with stagehand_guard_stamp_free() or
+ * `g_autoptr(StagehandGuardStamp)`), or owned by a #StagehandGuardToken. It
+ * does not change when the file does.
+ */
+typedef struct StagehandGuardStamp StagehandGuardStamp;
+
+/**
+ * StagehandGuardToken:
+ *
+ * Proof that a guarded step is *started*, from stagehand_guard_begin() (this
+ * process crossed the red line) or stagehand_guard_resume() (another one did):
+ * what stagehand_guard_commit() takes. Freed with stagehand_guard_token_free()
+ * (or `g_autoptr(StagehandGuardToken)`); freeing it does nothing to the
+ * stamp, on purpose: a step that is not committed stays started, which is
+ * what makes the next begin fail with %STAGEHAND_ERROR_INTERRUPTED.
+ */
+typedef struct StagehandGuardToken StagehandGuardToken;
 
 /**
  * StagehandStageOptions:
@@ -501,6 +609,18 @@ const StagehandDeploymentStatus *stagehand_status_get_deployment(const Stagehand
                                                                  guint index);
 
 /**
+ * stagehand_status_get_cleanup_pending:
+ * @status: a #StagehandStatus
+ *
+ * Whether a cleanup stamp is present (a finalization happened and nothing
+ * has pruned after it yet). %TRUE also for a stamp that cannot be read:
+ * stagehand_pending_cleanup() says what it holds, or why it is corrupt.
+ *
+ * Returns: %TRUE when a cleanup is pending
+ */
+gboolean stagehand_status_get_cleanup_pending(const StagehandStatus *status);
+
+/**
  * stagehand_deployment_status_get_stateroot:
  * @deployment: a #StagehandDeploymentStatus
  *
@@ -580,8 +700,667 @@ gboolean stagehand_deployment_status_get_finalization_locked(const StagehandDepl
  */
 gboolean stagehand_deployment_status_get_unvetted(const StagehandDeploymentStatus *deployment);
 
+/**
+ * stagehand_dup_cleanup_stamp_path:
+ * @sysroot: a #OstreeSysroot (it need not be loaded)
+ *
+ * The cleanup stamp of @sysroot: `.cleanup` in the physical sysroot, so
+ * `/sysroot/.cleanup` for the booted system's `/`. The path eos-updater's
+ * units use too.
+ *
+ * Returns: (transfer full) (type filename): the path; free with g_free()
+ */
+char *stagehand_dup_cleanup_stamp_path(OstreeSysroot *sysroot);
+
+/**
+ * stagehand_pending_cleanup:
+ * @sysroot: a #OstreeSysroot (it need not be loaded)
+ * @out_stamp: (out) (transfer full) (nullable): return location for the stamp, set to %NULL when no cleanup is pending; free with stagehand_cleanup_stamp_free()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Whether a cleanup is pending (a finalization happened and nothing has
+ * pruned after it yet), and what the stamp says. One file read: no sysroot
+ * lock, no sysroot I/O. An empty stamp is
+ * %STAGEHAND_CLEANUP_STAMP_KIND_LEGACY. A stamp that cannot be read or
+ * parsed fails with %STAGEHAND_ERROR_CORRUPT, naming the file and what is
+ * wrong; it is left in place (stagehand_cleanup_options_set_force() cleans
+ * up and removes it).
+ *
+ * Returns: %TRUE on success (with *@out_stamp %NULL when nothing is pending), %FALSE with @error set
+ */
+gboolean stagehand_pending_cleanup(OstreeSysroot *sysroot,
+                                   StagehandCleanupStamp **out_stamp,
+                                   GCancellable *cancellable,
+                                   GError **error);
+
+/**
+ * stagehand_cleanup_stamp_free:
+ * @stamp: (nullable) (transfer full): a stamp from stagehand_pending_cleanup()
+ *
+ * Free @stamp. %NULL is ignored. Never call it on the stamp a
+ * #StagehandCleanupReport owns.
+ */
+void stagehand_cleanup_stamp_free(StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_kind:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: what kind of stamp it is
+ */
+StagehandCleanupStampKind stagehand_cleanup_stamp_get_kind(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_deployment:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: (transfer none) (nullable): the identity (`stateroot:checksum.serial`) of the deployment whose finalization wrote the stamp; %NULL unless the kind is %STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED
+ */
+const char *stagehand_cleanup_stamp_get_deployment(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_dropped:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * The deployments the finalization dropped from the bootloader
+ * configuration (and earlier pending finalizations, merged): the objects
+ * only they used are what the cleanup frees.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @stamp; empty unless the kind is %STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED
+ */
+const char *const *stagehand_cleanup_stamp_get_dropped(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_finalized_at:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: (transfer none) (nullable): when the stamp was written, RFC 3339 UTC (`2024-05-01T10:00:00Z`, g_date_time_new_from_iso8601() reads it); %NULL unless the kind is %STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED
+ */
+const char *stagehand_cleanup_stamp_get_finalized_at(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_boot_id:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: (transfer none) (nullable): the boot (`/proc/sys/kernel/random/boot_id`) during whose shutdown the finalization happened, or %NULL when the stamp does not say
+ */
+const char *stagehand_cleanup_stamp_get_boot_id(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_cleanup_stamp_get_format_version:
+ * @stamp: a #StagehandCleanupStamp
+ *
+ * Returns: the format version found in a %STAGEHAND_CLEANUP_STAMP_KIND_NEWER stamp; 0 for the other kinds
+ */
+guint stagehand_cleanup_stamp_get_format_version(const StagehandCleanupStamp *stamp);
+
+/**
+ * stagehand_record_staged:
+ * @sysroot: a loaded #OstreeSysroot, which must be the booted one
+ * @out_staged_id: (out) (optional) (nullable) (transfer full): return location for the identity of the staged deployment that was recorded, %NULL when nothing is staged; free with g_free()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * The first shutdown step, just *before* `ostree admin finalize-staged`
+ * (which unlinks the staged state first thing, after which nobody can tell
+ * what was staged): record the staged deployment, the deployment list and
+ * the state of libostree's failure stamp in `/run/stagehand/finalize-record`.
+ * Nothing staged is not an error: a stale record is removed, and
+ * *@out_staged_id is %NULL.
+ *
+ * `stagehand-finalize-record.service` runs this step (`stagehand
+ * finalize-stamp --record`); an agent that drives its own shutdown calls it
+ * instead. Fails with %STAGEHAND_ERROR_NOT_BOOTED when @sysroot is not the
+ * booted system's (the record in `/run` belongs to the running system).
+ * The sysroot lock is not needed. @sysroot is reloaded first if another
+ * process changed it.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean stagehand_record_staged(OstreeSysroot *sysroot,
+                                 char **out_staged_id,
+                                 GCancellable *cancellable,
+                                 GError **error);
+
+/**
+ * stagehand_record_finalized:
+ * @sysroot: a #OstreeSysroot, the booted one, loaded and locked by the caller
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * The second shutdown step, right *after* `ostree admin finalize-staged`:
+ * write the cleanup stamp if, and only if, finalization demonstrably
+ * happened. The evidence required: the record of stagehand_record_staged()
+ * exists; libostree's failure stamp did not appear or change since; the
+ * staged state file is gone; and the recorded deployment is a regular
+ * deployment of the freshly loaded bootloader configuration. Anything else
+ * is an outcome, not an error: no stamp is written and the result says why.
+ * The record is consumed either way. A stamp still pending from an earlier
+ * finalization is merged into the new one.
+ *
+ * The drop-in for `ostree-finalize-staged.service` runs this step
+ * (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
+ * @sysroot is not the booted system's, with %STAGEHAND_ERROR_CORRUPT when the
+ * record cannot be read. The caller must hold the sysroot lock (which also
+ * makes a read-only `/sysroot` writable for the stamp); @sysroot is reloaded.
+ *
+ * Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_finalize_result_free()
+ */
+StagehandFinalizeResult *stagehand_record_finalized(OstreeSysroot *sysroot,
+                                                    GCancellable *cancellable,
+                                                    GError **error);
+
+/**
+ * stagehand_finalize_result_free:
+ * @result: (nullable) (transfer full): a result from stagehand_record_finalized()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_finalize_result_free(StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_outcome:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: what was concluded
+ */
+StagehandFinalizeOutcome stagehand_finalize_result_get_outcome(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_stamped:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: whether the cleanup stamp was written (the outcome is %STAGEHAND_FINALIZE_OUTCOME_STAMPED)
+ */
+gboolean stagehand_finalize_result_get_stamped(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_deployment:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: (transfer none) (nullable): the identity of the deployment that was staged (and, for %STAGEHAND_FINALIZE_OUTCOME_STAMPED, finalized); %NULL for %STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED
+ */
+const char *stagehand_finalize_result_get_deployment(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_dropped:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the identities of the deployments the finalization dropped, owned by @result; empty unless the outcome is %STAGEHAND_FINALIZE_OUTCOME_STAMPED
+ */
+const char *const *stagehand_finalize_result_get_dropped(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_finalization_locked:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: for %STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED, whether finalization is locked; %FALSE otherwise
+ */
+gboolean stagehand_finalize_result_get_finalization_locked(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_message:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: (transfer none) (nullable): for %STAGEHAND_FINALIZE_OUTCOME_FAILED, libostree's failure message (from `/boot/ostree/finalize-failure.stamp`); %NULL otherwise
+ */
+const char *stagehand_finalize_result_get_message(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_finalize_result_get_description:
+ * @result: a #StagehandFinalizeResult
+ *
+ * Returns: (transfer none): one line for a person, as `stagehand finalize-stamp` prints and logs it (`testos:….1 was finalized; cleanup stamp written (dropped …)`)
+ */
+const char *stagehand_finalize_result_get_description(const StagehandFinalizeResult *result);
+
+/**
+ * stagehand_cleanup_options_new:
+ *
+ * Start the options of a stagehand_autocleanup() call. The defaults: wait
+ * up to 30 minutes for the sysroot lock (the cleanup runs in the background
+ * after boot, and an update agent may hold the lock for a whole download),
+ * and act only on a readable stamp.
+ *
+ * Returns: (transfer full): new options; free with stagehand_cleanup_options_free()
+ */
+StagehandCleanupOptions *stagehand_cleanup_options_new(void);
+
+/**
+ * stagehand_cleanup_options_free:
+ * @options: (nullable) (transfer full): options from stagehand_cleanup_options_new()
+ *
+ * Free @options. %NULL is ignored.
+ */
+void stagehand_cleanup_options_free(StagehandCleanupOptions *options);
+
+/**
+ * stagehand_cleanup_options_set_lock_timeout:
+ * @options: a #StagehandCleanupOptions
+ * @timeout_ms: how long to wait, in milliseconds, while another process holds the sysroot lock
+ *
+ * After @timeout_ms stagehand_autocleanup() gives up with
+ * %STAGEHAND_ERROR_LOCKED and the stamp stays for the next run. 0 tries once.
+ */
+void stagehand_cleanup_options_set_lock_timeout(StagehandCleanupOptions *options,
+                                                guint timeout_ms);
+
+/**
+ * stagehand_cleanup_options_set_force:
+ * @options: a #StagehandCleanupOptions
+ * @force: whether to clean up without a readable stamp
+ *
+ * With %TRUE the cleanup runs even without a stamp, or with one that cannot
+ * be read (%STAGEHAND_ERROR_CORRUPT otherwise), and a stamp present is
+ * removed after success: an administrator's override for a corrupt stamp,
+ * `stagehand autocleanup --force`. Default: %FALSE.
+ */
+void stagehand_cleanup_options_set_force(StagehandCleanupOptions *options,
+                                         gboolean force);
+
+/**
+ * stagehand_autocleanup:
+ * @sysroot: a #OstreeSysroot, which the caller must not have locked
+ * @options: (nullable): how to run, or %NULL for the defaults of stagehand_cleanup_options_new()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Run the pending cleanup, what `stagehand-autocleanup.service` does at
+ * boot. Without a stamp this returns at once, having looked at one path
+ * (stagehand_cleanup_report_get_performed() is %FALSE). With one it takes the
+ * sysroot lock itself, waiting while an update agent holds it
+ * (%STAGEHAND_ERROR_LOCKED after the timeout, %STAGEHAND_ERROR_CANCELLED
+ * when @cancellable is triggered; the stamp stays either way), and runs
+ * libostree's full cleanup (old boot versions, undeployed checkouts,
+ * deployment refs, the repository prune); once the deletions are on disk
+ * (`syncfs`) it removes the stamp, durably, if it is still the one that was
+ * read. Any interruption leaves the stamp, so the next run converges. A
+ * stamp that cannot be read fails with %STAGEHAND_ERROR_CORRUPT and is kept,
+ * unless stagehand_cleanup_options_set_force().
+ *
+ * The lock is released before this returns. A caller that holds it already
+ * calls stagehand_run_cleanup() instead. libostree prints `Freed objects:
+ * …` with g_print() during the prune; install a g_set_print_handler() if
+ * stdout is not the place for it.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
+ */
+StagehandCleanupReport *stagehand_autocleanup(OstreeSysroot *sysroot,
+                                              const StagehandCleanupOptions *options,
+                                              GCancellable *cancellable,
+                                              GError **error);
+
+/**
+ * stagehand_run_cleanup:
+ * @sysroot: a #OstreeSysroot, loaded and locked by the caller
+ * @force: whether to clean up without a readable stamp (see stagehand_cleanup_options_set_force())
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * stagehand_autocleanup() for a caller that holds the sysroot lock already
+ * (an update agent that prunes before it pulls): the same cleanup, report
+ * and stamp handling, without taking or releasing the lock. Without a
+ * stamp (and without @force) nothing is done. @sysroot is reloaded first if
+ * another process changed it.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
+ */
+StagehandCleanupReport *stagehand_run_cleanup(OstreeSysroot *sysroot,
+                                              gboolean force,
+                                              GCancellable *cancellable,
+                                              GError **error);
+
+/**
+ * stagehand_cleanup_report_free:
+ * @report: (nullable) (transfer full): a report from stagehand_autocleanup() or stagehand_run_cleanup()
+ *
+ * Free @report and the stamp it holds. %NULL is ignored.
+ */
+void stagehand_cleanup_report_free(StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_performed:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: whether a cleanup ran (%FALSE: there was no stamp, nothing was done)
+ */
+gboolean stagehand_cleanup_report_get_performed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_stamp:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: (transfer none) (nullable): what the stamp said, owned by @report; %NULL when there was none, or it was unreadable and the cleanup was forced
+ */
+const StagehandCleanupStamp *stagehand_cleanup_report_get_stamp(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_deployments_removed:
+ * @report: a #StagehandCleanupReport
+ *
+ * The deployments whose removal this cleanup completed: those the
+ * finalization dropped (named in the stamp, and no longer deployed) and any
+ * deployment directory this run deleted.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @report
+ */
+const char *const *stagehand_cleanup_report_get_deployments_removed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_objects_freed:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: how many repository objects were deleted (measured from the repository before and after; an underestimate only if another process wrote to it meanwhile without the sysroot lock)
+ */
+guint64 stagehand_cleanup_report_get_objects_freed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_bytes_freed:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: the size of the deleted objects in bytes (file sizes, as libostree counts them)
+ */
+guint64 stagehand_cleanup_report_get_bytes_freed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_objects_remaining:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: how many objects the repository holds now
+ */
+guint64 stagehand_cleanup_report_get_objects_remaining(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_bytes_remaining:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: their size in bytes
+ */
+guint64 stagehand_cleanup_report_get_bytes_remaining(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_stamp_removed:
+ * @report: a #StagehandCleanupReport
+ *
+ * Returns: whether the stamp was removed (%FALSE when there was none, or it changed while the cleanup ran and so describes a newer finalization, which the next run handles)
+ */
+gboolean stagehand_cleanup_report_get_stamp_removed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_guard_begin:
+ * @dir: (nullable) (type filename): the guard directory, or %NULL for `/var/lib/stagehand/guard`
+ * @name: the step name: 1 to 128 of `A-Z a-z 0-9 - _ . @ +`, starting with a letter or digit
+ * @digest: (nullable): the digest of the configuration the step applies (8 to 128 hex digits, an even number; case does not matter), for instance from stagehand_guard_file_digest(); %NULL for none, which is a value of its own
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * Cross the red line before the destructive part of step @name: write a
+ * *started* stamp (`DIR/NAME.stamp`) and return only once it is durable.
+ * Refusals write nothing and are errors the caller branches on:
+ *
+ * - %STAGEHAND_ERROR_INTERRUPTED: the step was started and never completed
+ *   (in this or an earlier process, whatever its digest): the system may be
+ *   half-changed, an administrator decides;
+ * - %STAGEHAND_ERROR_ALREADY_COMPLETE: it completed with the same digest:
+ *   skip the step;
+ * - %STAGEHAND_ERROR_CONFIG_CHANGED: it completed with another digest;
+ * - %STAGEHAND_ERROR_CORRUPT: the stamp cannot be trusted
+ *   (%STAGEHAND_ERROR_UNSUPPORTED: a newer stagehand wrote it);
+ * - %STAGEHAND_ERROR_IO: the directory is missing (stagehand never creates
+ *   it: its file system is probably not mounted) or cannot be used;
+ * - %STAGEHAND_ERROR_READ_ONLY: the directory is read-only;
+ * - %STAGEHAND_ERROR_INVALID_ARGUMENT: a bad name or digest.
+ *
+ * Run the step, then stagehand_guard_commit() the token. Freeing the token
+ * without committing leaves the step started. Needs no sysroot.
+ *
+ * Returns: (transfer full) (nullable): the token, or %NULL with @error set; free with stagehand_guard_token_free()
+ */
+StagehandGuardToken *stagehand_guard_begin(const char *dir,
+                                           const char *name,
+                                           const char *digest,
+                                           GCancellable *cancellable,
+                                           GError **error);
+
+/**
+ * stagehand_guard_begin_forced:
+ * @dir: (nullable) (type filename): the guard directory, or %NULL for `/var/lib/stagehand/guard`
+ * @name: the step name
+ * @digest: (nullable): the configuration digest, or %NULL for none
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * stagehand_guard_begin() whatever the record says (interrupted, complete
+ * with any digest, corrupt): the administrator's override, for someone who
+ * inspected the system and wants the step to run again. What was overridden
+ * is logged and available from stagehand_guard_token_get_replaced_stamp() and
+ * stagehand_guard_token_get_replaced_unreadable(). Still fails for a missing
+ * or read-only directory and for a bad name or digest.
+ *
+ * Returns: (transfer full) (nullable): the token, or %NULL with @error set; free with stagehand_guard_token_free()
+ */
+StagehandGuardToken *stagehand_guard_begin_forced(const char *dir,
+                                                  const char *name,
+                                                  const char *digest,
+                                                  GCancellable *cancellable,
+                                                  GError **error);
+
+/**
+ * stagehand_guard_resume:
+ * @dir: (nullable) (type filename): the guard directory, or %NULL for `/var/lib/stagehand/guard`
+ * @name: the step name
+ * @digest: (nullable): the configuration digest the step was begun with, or %NULL for none
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * Get the token of a *started* step back in a process other than the one
+ * that began it (begin and commit usually run in two units): the name and
+ * digest must match the record. Fails with %STAGEHAND_ERROR_INVALID_ARGUMENT
+ * when the step is not started (never begun, or reset),
+ * %STAGEHAND_ERROR_ALREADY_COMPLETE when it completed with this digest,
+ * %STAGEHAND_ERROR_CONFIG_CHANGED when the digest differs (the step ran with
+ * a configuration that is no longer the one given), and as
+ * stagehand_guard_status() does. Writes nothing.
+ *
+ * Returns: (transfer full) (nullable): the token, or %NULL with @error set; free with stagehand_guard_token_free()
+ */
+StagehandGuardToken *stagehand_guard_resume(const char *dir,
+                                            const char *name,
+                                            const char *digest,
+                                            GCancellable *cancellable,
+                                            GError **error);
+
+/**
+ * stagehand_guard_commit:
+ * @token: a #StagehandGuardToken not committed before
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * Mark the step of @token complete; durable before it returns. The stamp
+ * must still be the *started* record @token stands for: if it was reset
+ * (%STAGEHAND_ERROR_INVALID_ARGUMENT), completed
+ * (%STAGEHAND_ERROR_ALREADY_COMPLETE), or begun again, forced, in the
+ * meantime (%STAGEHAND_ERROR_INVALID_ARGUMENT, naming both runs), nothing is
+ * written.
+ *
+ * Whatever the outcome, @token is used up (the Rust API consumes it), and
+ * committing it again is a programming error; to try again, get a new one
+ * with stagehand_guard_resume(). @token itself stays valid until freed.
+ *
+ * Returns: (transfer full) (nullable): the *complete* stamp, or %NULL with @error set; free with stagehand_guard_stamp_free()
+ */
+StagehandGuardStamp *stagehand_guard_commit(StagehandGuardToken *token,
+                                            GCancellable *cancellable,
+                                            GError **error);
+
+/**
+ * stagehand_guard_status:
+ * @dir: (nullable) (type filename): the guard directory, or %NULL for `/var/lib/stagehand/guard`
+ * @name: the step name
+ * @out_stamp: (out) (transfer full) (nullable): return location for the record, set to %NULL when the step has none (never begun, or reset); free with stagehand_guard_stamp_free()
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * The record of step @name. Only reads, so it works on a read-only
+ * directory. A missing directory is %STAGEHAND_ERROR_IO, not "no record":
+ * its file system may simply not be mounted. A stamp that cannot be trusted
+ * is %STAGEHAND_ERROR_CORRUPT (%STAGEHAND_ERROR_UNSUPPORTED when a newer
+ * stagehand wrote it); a bad name %STAGEHAND_ERROR_INVALID_ARGUMENT.
+ *
+ * Returns: %TRUE on success (with *@out_stamp %NULL when there is no record), %FALSE with @error set
+ */
+gboolean stagehand_guard_status(const char *dir,
+                                const char *name,
+                                StagehandGuardStamp **out_stamp,
+                                GCancellable *cancellable,
+                                GError **error);
+
+/**
+ * stagehand_guard_reset:
+ * @dir: (nullable) (type filename): the guard directory, or %NULL for `/var/lib/stagehand/guard`
+ * @name: the step name
+ * @out_removed: (out) (optional): return location for whether there was a stamp
+ * @cancellable: (nullable): a #GCancellable, checked before anything is read
+ * @error: return location for a #GError, or %NULL
+ *
+ * Forget step @name in any state, a corrupt stamp included, and remove
+ * temporary files a killed writer left behind: the next
+ * stagehand_guard_begin() starts it. Durable before it returns. For an
+ * administrator who inspected the system after %STAGEHAND_ERROR_INTERRUPTED
+ * or decided to re-run after %STAGEHAND_ERROR_CONFIG_CHANGED.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean stagehand_guard_reset(const char *dir,
+                               const char *name,
+                               gboolean *out_removed,
+                               GCancellable *cancellable,
+                               GError **error);
+
+/**
+ * stagehand_guard_file_digest:
+ * @path: (type filename): a file, typically the configuration a step applies
+ * @cancellable: (nullable): a #GCancellable, checked before the file is opened
+ * @error: return location for a #GError, or %NULL
+ *
+ * The SHA-256 of the file's content in lowercase hex: the @digest to give
+ * stagehand_guard_begin() and stagehand_guard_resume(), the same as `stagehand
+ * guard --digest-file` computes. Fails with %STAGEHAND_ERROR_IO naming the
+ * file when it cannot be read.
+ *
+ * Returns: (transfer full) (nullable): the digest, or %NULL with @error set; free with g_free()
+ */
+char *stagehand_guard_file_digest(const char *path,
+                                  GCancellable *cancellable,
+                                  GError **error);
+
+/**
+ * stagehand_guard_token_free:
+ * @token: (nullable) (transfer full): a token from stagehand_guard_begin(), stagehand_guard_begin_forced() or stagehand_guard_resume()
+ *
+ * Free @token. %NULL is ignored. This does not touch the stamp: a step
+ * that was not committed stays started.
+ */
+void stagehand_guard_token_free(StagehandGuardToken *token);
+
+/**
+ * stagehand_guard_token_get_stamp:
+ * @token: a #StagehandGuardToken
+ *
+ * Returns: (transfer none): the *started* record @token stands for (name, digest, run id, start time), owned by @token
+ */
+const StagehandGuardStamp *stagehand_guard_token_get_stamp(const StagehandGuardToken *token);
+
+/**
+ * stagehand_guard_token_get_path:
+ * @token: a #StagehandGuardToken
+ *
+ * Returns: (transfer none) (type filename): the stamp file, `DIR/NAME.stamp`
+ */
+const char *stagehand_guard_token_get_path(const StagehandGuardToken *token);
+
+/**
+ * stagehand_guard_token_get_replaced_stamp:
+ * @token: a #StagehandGuardToken
+ *
+ * Returns: (transfer none) (nullable): for a token of stagehand_guard_begin_forced(), the readable record it overrode; %NULL when there was none, it was unreadable, or the begin was not forced
+ */
+const StagehandGuardStamp *stagehand_guard_token_get_replaced_stamp(const StagehandGuardToken *token);
+
+/**
+ * stagehand_guard_token_get_replaced_unreadable:
+ * @token: a #StagehandGuardToken
+ *
+ * Returns: (transfer none) (nullable): for a token of stagehand_guard_begin_forced() that overrode a stamp it could not trust (corrupt, or a newer format), why; %NULL otherwise
+ */
+const char *stagehand_guard_token_get_replaced_unreadable(const StagehandGuardToken *token);
+
+/**
+ * stagehand_guard_stamp_free:
+ * @stamp: (nullable) (transfer full): a stamp from stagehand_guard_status() or stagehand_guard_commit()
+ *
+ * Free @stamp. %NULL is ignored. Never call it on the stamps a
+ * #StagehandGuardToken owns.
+ */
+void stagehand_guard_stamp_free(StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_name:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: (transfer none): the step name
+ */
+const char *stagehand_guard_stamp_get_name(const StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_phase:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: started or complete
+ */
+StagehandGuardPhase stagehand_guard_stamp_get_phase(const StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_digest:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: (transfer none) (nullable): the configuration digest the step ran with (lowercase hex), or %NULL when it was begun without one
+ */
+const char *stagehand_guard_stamp_get_digest(const StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_run:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: (transfer none): the random id of this run of the step (a UUID), which tells a run from one begun again, forced, in the meantime
+ */
+const char *stagehand_guard_stamp_get_run(const StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_started:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: (transfer none): when the red line was crossed, RFC 3339 UTC (`2024-05-01T12:00:00Z`; g_date_time_new_from_iso8601() reads it)
+ */
+const char *stagehand_guard_stamp_get_started(const StagehandGuardStamp *stamp);
+
+/**
+ * stagehand_guard_stamp_get_completed:
+ * @stamp: a #StagehandGuardStamp
+ *
+ * Returns: (transfer none) (nullable): when the step completed, RFC 3339 UTC; %NULL while it is started
+ */
+const char *stagehand_guard_stamp_get_completed(const StagehandGuardStamp *stamp);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStageOptions, stagehand_stage_options_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStageResult, stagehand_stage_result_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandStatus, stagehand_status_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandCleanupStamp, stagehand_cleanup_stamp_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandFinalizeResult, stagehand_finalize_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandCleanupOptions, stagehand_cleanup_options_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandCleanupReport, stagehand_cleanup_report_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandGuardToken, stagehand_guard_token_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandGuardStamp, stagehand_guard_stamp_free)
 
 G_END_DECLS

@@ -10,7 +10,7 @@ fi
 
 # ostree-boot: ostree-finalize-staged.service, which the cleanup-stamp drop-in extends
 # (the tests run and `systemd-analyze verify` it).
-PKGS="ostree ostree-boot libostree-dev libglib2.0-dev pkg-config gcc g++ binutils bubblewrap grub-common \
+PKGS="ostree ostree-boot libostree-dev libglib2.0-dev pkg-config gcc g++ binutils bubblewrap grub-common grub-emu \
       util-linux strace valgrind meson ninja-build systemd e2fsprogs curl ca-certificates"
 missing=""
 for p in $PKGS; do

@@ -22,7 +22,7 @@ cargo test --workspace --locked
 step "fuzz smoke: every parser's cargo-fuzz target for a few seconds (docs/reliability.md)"
 sh scripts/fuzz.sh 5
 
-step "meson: libstagehand-1, header, install, C tests (GTest/TAP, valgrind)"
+step "meson: libstagehand-1, header, C++ binding, install, C and C++ tests (GTest/TAP, valgrind)"
 # Reuses the dev build cargo test just made (same target dir and profile):
 # only the C ABI's static library is compiled on top of it.
 builddir=target/meson

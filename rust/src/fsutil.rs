@@ -136,6 +136,64 @@ pub fn remove_durable(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// An exclusive `flock` on a directory, held while a file in it is
+/// read-modified-written, so concurrent stagehand writers of the same file
+/// serialize and none of them loses the other's change.
+///
+/// Released when dropped (the descriptor closes).
+#[derive(Debug)]
+pub struct DirLock {
+    dir: PathBuf,
+    fd: OwnedFd,
+}
+
+impl DirLock {
+    /// Open `dir` and lock it, waiting while another writer holds it.
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        DirLock::acquire_fd(dir, open_dir(dir)?)
+    }
+
+    /// Lock an already opened directory (for callers that open it with their
+    /// own error reporting).
+    pub fn acquire_fd(dir: &Path, fd: OwnedFd) -> Result<DirLock> {
+        rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking directory", dir, errno(e)))?;
+        Ok(DirLock {
+            dir: dir.to_owned(),
+            fd,
+        })
+    }
+
+    /// Remove the temporary files ([`write_atomic`]'s `.NAME.tmpPID`) that a
+    /// writer of `file_name` killed mid-write left behind.
+    ///
+    /// Safe because every stagehand writer holds this lock while its
+    /// temporary file exists, and we hold it now. Best effort: such files are
+    /// never read, only clutter.
+    pub fn remove_stale_temps(&self, file_name: &str) {
+        let prefix = format!(".{file_name}.tmp");
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let stale = file
+                .strip_prefix(&prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            if stale {
+                match rustix::fs::unlinkat(&self.fd, file, rustix::fs::AtFlags::empty()) {
+                    Ok(()) => log::info!(
+                        "removed {} left by an interrupted writer",
+                        self.dir.join(file).display()
+                    ),
+                    Err(e) => log::debug!("cannot remove {file}: {e}"),
+                }
+            }
+        }
+    }
+}
+
 /// Read a whole file, `None` if it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match std::fs::read(path) {

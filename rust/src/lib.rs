@@ -16,6 +16,11 @@
 //!   the boot after a staged deployment was really finalized;
 //! - [`health`]: per-deployment health (untested / failed / recent), mark-good,
 //!   mark-bad, boot assessment, rollback, the denylist, two known-good kept;
+//! - [`bootloader`]: boot counters (GRUB environment block, systemd boot
+//!   counting, none) — the bootloader's half of boot assessment;
+//! - [`assessment`]: boot assessment end to end: health wired to the configured
+//!   boot counter (arm at finalize, assess at boot, bless at mark-good, deadline);
+//! - [`config`]: the configuration file, `/etc/stagehand/stagehand.conf`;
 //! - [`sysroot`]: the RAII sysroot lock and stable deployment identities.
 //!
 //! Every function takes a loaded [`ostree::Sysroot`] that belongs to the
@@ -28,7 +33,10 @@
 #![deny(unused_must_use)]
 #![warn(clippy::all)]
 
+pub mod assessment;
+pub mod bootloader;
 pub mod cleanup;
+pub mod config;
 pub mod error;
 pub mod formats;
 pub mod fsutil;
@@ -44,6 +52,7 @@ pub use cleanup::{
     autocleanup, pending_cleanup, record_finalized, record_staged, run_cleanup, CleanupOptions,
     CleanupReport, CleanupStamp, FinalizeOutcome,
 };
+pub use config::Config;
 pub use error::{Error, ErrorCode, HookEnd, Result};
 pub use health::{BootEvidence, HealthOptions};
 pub use hooks::{HookOptions, HookOrigin, HookReport, HookRun, RecoverOutcome};

@@ -75,7 +75,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fsutil::{self, DirLock};
 
 /// Where stamps go unless the caller says otherwise: persistent, shared by all
 /// deployments of the stateroot (see the module docs for the alternatives).
@@ -289,7 +289,7 @@ pub fn begin_forced(dir: &Path, name: &str, digest: Option<&str>) -> Result<Toke
 fn begin_impl(dir: &Path, name: &str, digest: Option<&str>, force: bool) -> Result<Token> {
     validate_name(name)?;
     let digest = digest.map(normalize_digest).transpose()?;
-    let lock = DirLock::acquire(dir)?;
+    let lock = DirLock::acquire_fd(dir, open_guard_dir(dir)?)?;
     let replaced = match read_stamp(dir, name) {
         Ok(None) => None,
         Ok(Some(old)) if !force => {
@@ -313,7 +313,7 @@ fn begin_impl(dir: &Path, name: &str, digest: Option<&str>, force: bool) -> Resu
         }
         None => {}
     }
-    lock.remove_stale_temps(name);
+    lock.remove_stale_temps(&format!("{name}{STAMP_SUFFIX}"));
     let stamp = Stamp {
         name: name.to_owned(),
         phase: Phase::Started,
@@ -381,7 +381,7 @@ pub fn resume(dir: &Path, name: &str, digest: Option<&str>) -> Result<Token> {
 pub fn commit(token: Token) -> Result<Stamp> {
     let Token { dir, stamp, .. } = token;
     let name = &stamp.name;
-    let lock = DirLock::acquire(&dir)?;
+    let lock = DirLock::acquire_fd(&dir, open_guard_dir(&dir)?)?;
     let current = read_stamp(&dir, name)?.ok_or_else(|| not_started(&dir, name))?;
     check_same_config(&current, &stamp.digest)?;
     if current.phase == Phase::Complete {
@@ -393,7 +393,7 @@ pub fn commit(token: Token) -> Result<Stamp> {
             current.started, current.run, stamp.run, stamp.started
         )));
     }
-    lock.remove_stale_temps(name);
+    lock.remove_stale_temps(&format!("{name}{STAMP_SUFFIX}"));
     let done = Stamp {
         phase: Phase::Complete,
         completed: Some(now()?),
@@ -408,8 +408,8 @@ pub fn commit(token: Token) -> Result<Stamp> {
 /// starts it. Returns whether there was a stamp. Durable before it returns.
 pub fn reset(dir: &Path, name: &str) -> Result<bool> {
     validate_name(name)?;
-    let lock = DirLock::acquire(dir)?;
-    lock.remove_stale_temps(name);
+    let lock = DirLock::acquire_fd(dir, open_guard_dir(dir)?)?;
+    lock.remove_stale_temps(&format!("{name}{STAMP_SUFFIX}"));
     let removed = fsutil::remove_durable(&stamp_file(dir, name))?;
     if removed {
         log::info!("step {name:?} reset");
@@ -458,53 +458,6 @@ fn open_guard_dir(dir: &Path) -> Result<OwnedFd> {
         Error::Io { path, source, .. } => Error::io("opening guard directory", path, source),
         e => e,
     })
-}
-
-/// An exclusive `flock` on the guard directory, held by every writer, so a
-/// read-check-write of one step is never interleaved with another process's.
-struct DirLock {
-    dir: PathBuf,
-    fd: OwnedFd,
-}
-
-impl DirLock {
-    fn acquire(dir: &Path) -> Result<DirLock> {
-        let fd = open_guard_dir(dir)?;
-        rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("locking guard directory", dir, e.into()))?;
-        Ok(DirLock {
-            dir: dir.to_owned(),
-            fd,
-        })
-    }
-
-    /// Remove temporary files a killed writer of this step left behind.
-    ///
-    /// Safe because every writer holds the directory lock while its temporary
-    /// file exists, and we hold it now. Best effort: they are never read, only
-    /// clutter.
-    fn remove_stale_temps(&self, name: &str) {
-        let prefix = format!(".{name}{STAMP_SUFFIX}.tmp");
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let Some(file) = file.to_str() else { continue };
-            let stale = file
-                .strip_prefix(&prefix)
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-            if stale {
-                match rustix::fs::unlinkat(&self.fd, file, rustix::fs::AtFlags::empty()) {
-                    Ok(()) => log::info!(
-                        "removed {} left by an interrupted writer",
-                        self.dir.join(file).display()
-                    ),
-                    Err(e) => log::debug!("cannot remove {file}: {e}"),
-                }
-            }
-        }
-    }
 }
 
 pub(crate) fn serialize(s: &Stamp) -> String {

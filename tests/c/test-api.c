@@ -6,6 +6,7 @@
  * Needs no root; runs as a GTest program with TAP output.
  */
 #include <stagehand.h>
+#include <glib/gstdio.h>
 
 #define CRITICAL(fn, expr) \
   g_test_expect_message ("stagehand", G_LOG_LEVEL_CRITICAL, fn ": assertion '" expr "' failed")
@@ -57,6 +58,16 @@ test_error_codes (void)
     g_assert_cmpint ((int) codes[i].code, ==, codes[i].number);
   g_assert_cmpint (STAGEHAND_STAGE_METHOD_STAGED, ==, 0);
   g_assert_cmpint (STAGEHAND_STAGE_METHOD_DEPLOYED, ==, 1);
+  g_assert_cmpint (STAGEHAND_CLEANUP_STAMP_KIND_LEGACY, ==, 0);
+  g_assert_cmpint (STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED, ==, 1);
+  g_assert_cmpint (STAGEHAND_CLEANUP_STAMP_KIND_NEWER, ==, 2);
+  g_assert_cmpint (STAGEHAND_FINALIZE_OUTCOME_STAMPED, ==, 0);
+  g_assert_cmpint (STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED, ==, 1);
+  g_assert_cmpint (STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED, ==, 2);
+  g_assert_cmpint (STAGEHAND_FINALIZE_OUTCOME_FAILED, ==, 3);
+  g_assert_cmpint (STAGEHAND_FINALIZE_OUTCOME_NOT_DEPLOYED, ==, 4);
+  g_assert_cmpint (STAGEHAND_GUARD_PHASE_STARTED, ==, 0);
+  g_assert_cmpint (STAGEHAND_GUARD_PHASE_COMPLETE, ==, 1);
 }
 
 static void
@@ -83,6 +94,24 @@ test_options_builder (void)
   stagehand_stage_options_free (NULL);
   stagehand_stage_result_free (NULL);
   stagehand_status_free (NULL);
+  stagehand_cleanup_options_free (NULL);
+  stagehand_cleanup_stamp_free (NULL);
+  stagehand_cleanup_report_free (NULL);
+  stagehand_finalize_result_free (NULL);
+  stagehand_guard_token_free (NULL);
+  stagehand_guard_stamp_free (NULL);
+}
+
+static void
+test_cleanup_options_builder (void)
+{
+  g_autoptr(StagehandCleanupOptions) options = stagehand_cleanup_options_new ();
+
+  g_assert_nonnull (options);
+  stagehand_cleanup_options_set_lock_timeout (options, 0);
+  stagehand_cleanup_options_set_lock_timeout (options, G_MAXUINT);
+  stagehand_cleanup_options_set_force (options, TRUE);
+  stagehand_cleanup_options_set_force (options, FALSE);
 }
 
 static void
@@ -188,6 +217,8 @@ test_other_null_args (void)
   g_assert_false (stagehand_stage_result_get_finalization_locked (NULL));
   CRITICAL ("stagehand_status_get_n_deployments", "status != NULL");
   g_assert_cmpuint (stagehand_status_get_n_deployments (NULL), ==, 0);
+  CRITICAL ("stagehand_status_get_cleanup_pending", "status != NULL");
+  g_assert_false (stagehand_status_get_cleanup_pending (NULL));
   CRITICAL ("stagehand_status_get_deployment", "status != NULL");
   g_assert_null (stagehand_status_get_deployment (NULL, 0));
   CRITICAL ("stagehand_deployment_status_get_stateroot", "deployment != NULL");
@@ -211,6 +242,181 @@ test_other_null_args (void)
   CRITICAL ("stagehand_deployment_status_get_unvetted", "deployment != NULL");
   g_assert_false (stagehand_deployment_status_get_unvetted (NULL));
   g_test_assert_expected_messages ();
+}
+
+static void
+test_cleanup_null_args (void)
+{
+  g_autoptr(OstreeSysroot) sysroot = unloaded_sysroot ();
+  g_autoptr(StagehandCleanupOptions) options = stagehand_cleanup_options_new ();
+  g_autoptr(GError) error = NULL;
+  StagehandCleanupStamp *stamp = (StagehandCleanupStamp *) (gpointer) "untouched";
+  char *id = (char *) "untouched";
+
+  CRITICAL ("stagehand_dup_cleanup_stamp_path", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_dup_cleanup_stamp_path (NULL));
+  CRITICAL ("stagehand_pending_cleanup", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_false (stagehand_pending_cleanup (NULL, &stamp, NULL, &error));
+  g_assert_true (stamp == (gpointer) "untouched");
+  CRITICAL ("stagehand_pending_cleanup", "out_stamp != NULL");
+  g_assert_false (stagehand_pending_cleanup (sysroot, NULL, NULL, &error));
+  CRITICAL ("stagehand_pending_cleanup", "cancellable == NULL || G_IS_CANCELLABLE (cancellable)");
+  g_assert_false (stagehand_pending_cleanup (sysroot, &stamp, (GCancellable *) (gpointer) sysroot, &error));
+  CRITICAL ("stagehand_record_staged", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_false (stagehand_record_staged (NULL, &id, NULL, &error));
+  g_assert_cmpstr (id, ==, "untouched");
+  CRITICAL ("stagehand_record_finalized", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_record_finalized (NULL, NULL, &error));
+  CRITICAL ("stagehand_autocleanup", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_autocleanup (NULL, options, NULL, &error));
+  CRITICAL ("stagehand_autocleanup", "cancellable == NULL || G_IS_CANCELLABLE (cancellable)");
+  g_assert_null (stagehand_autocleanup (sysroot, options, (GCancellable *) (gpointer) sysroot, &error));
+  CRITICAL ("stagehand_run_cleanup", "OSTREE_IS_SYSROOT (sysroot)");
+  g_assert_null (stagehand_run_cleanup (NULL, FALSE, NULL, &error));
+  g_assert_no_error (error);
+
+  CRITICAL ("stagehand_cleanup_options_set_lock_timeout", "options != NULL");
+  stagehand_cleanup_options_set_lock_timeout (NULL, 10);
+  CRITICAL ("stagehand_cleanup_options_set_force", "options != NULL");
+  stagehand_cleanup_options_set_force (NULL, TRUE);
+
+  CRITICAL ("stagehand_cleanup_stamp_get_kind", "stamp != NULL");
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (NULL), ==, STAGEHAND_CLEANUP_STAMP_KIND_LEGACY);
+  CRITICAL ("stagehand_cleanup_stamp_get_deployment", "stamp != NULL");
+  g_assert_null (stagehand_cleanup_stamp_get_deployment (NULL));
+  CRITICAL ("stagehand_cleanup_stamp_get_dropped", "stamp != NULL");
+  g_assert_null (stagehand_cleanup_stamp_get_dropped (NULL));
+  CRITICAL ("stagehand_cleanup_stamp_get_finalized_at", "stamp != NULL");
+  g_assert_null (stagehand_cleanup_stamp_get_finalized_at (NULL));
+  CRITICAL ("stagehand_cleanup_stamp_get_boot_id", "stamp != NULL");
+  g_assert_null (stagehand_cleanup_stamp_get_boot_id (NULL));
+  CRITICAL ("stagehand_cleanup_stamp_get_format_version", "stamp != NULL");
+  g_assert_cmpuint (stagehand_cleanup_stamp_get_format_version (NULL), ==, 0);
+
+  CRITICAL ("stagehand_finalize_result_get_outcome", "result != NULL");
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (NULL), ==, STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED);
+  CRITICAL ("stagehand_finalize_result_get_stamped", "result != NULL");
+  g_assert_false (stagehand_finalize_result_get_stamped (NULL));
+  CRITICAL ("stagehand_finalize_result_get_deployment", "result != NULL");
+  g_assert_null (stagehand_finalize_result_get_deployment (NULL));
+  CRITICAL ("stagehand_finalize_result_get_dropped", "result != NULL");
+  g_assert_null (stagehand_finalize_result_get_dropped (NULL));
+  CRITICAL ("stagehand_finalize_result_get_finalization_locked", "result != NULL");
+  g_assert_false (stagehand_finalize_result_get_finalization_locked (NULL));
+  CRITICAL ("stagehand_finalize_result_get_message", "result != NULL");
+  g_assert_null (stagehand_finalize_result_get_message (NULL));
+  CRITICAL ("stagehand_finalize_result_get_description", "result != NULL");
+  g_assert_null (stagehand_finalize_result_get_description (NULL));
+
+  CRITICAL ("stagehand_cleanup_report_get_performed", "report != NULL");
+  g_assert_false (stagehand_cleanup_report_get_performed (NULL));
+  CRITICAL ("stagehand_cleanup_report_get_stamp", "report != NULL");
+  g_assert_null (stagehand_cleanup_report_get_stamp (NULL));
+  CRITICAL ("stagehand_cleanup_report_get_deployments_removed", "report != NULL");
+  g_assert_null (stagehand_cleanup_report_get_deployments_removed (NULL));
+  CRITICAL ("stagehand_cleanup_report_get_objects_freed", "report != NULL");
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_freed (NULL), ==, 0);
+  CRITICAL ("stagehand_cleanup_report_get_bytes_freed", "report != NULL");
+  g_assert_cmpuint (stagehand_cleanup_report_get_bytes_freed (NULL), ==, 0);
+  CRITICAL ("stagehand_cleanup_report_get_objects_remaining", "report != NULL");
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_remaining (NULL), ==, 0);
+  CRITICAL ("stagehand_cleanup_report_get_bytes_remaining", "report != NULL");
+  g_assert_cmpuint (stagehand_cleanup_report_get_bytes_remaining (NULL), ==, 0);
+  CRITICAL ("stagehand_cleanup_report_get_stamp_removed", "report != NULL");
+  g_assert_false (stagehand_cleanup_report_get_stamp_removed (NULL));
+  g_test_assert_expected_messages ();
+}
+
+static void
+test_guard_null_args (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) preset = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "set before");
+  GError *preset_copy = preset;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(OstreeSysroot) not_a_cancellable = unloaded_sysroot ();
+  StagehandGuardStamp *stamp = (StagehandGuardStamp *) (gpointer) "untouched";
+  gboolean removed = 42;
+
+  CRITICAL ("stagehand_guard_begin", "name != NULL");
+  g_assert_null (stagehand_guard_begin ("/tmp", NULL, NULL, NULL, &error));
+  CRITICAL ("stagehand_guard_begin", "g_utf8_validate (name, -1, NULL)");
+  g_assert_null (stagehand_guard_begin ("/tmp", "\xff", NULL, NULL, &error));
+  CRITICAL ("stagehand_guard_begin", "g_utf8_validate (digest, -1, NULL)");
+  g_assert_null (stagehand_guard_begin ("/tmp", "step", "\xc3\x28", NULL, &error));
+  CRITICAL ("stagehand_guard_begin", "cancellable == NULL || G_IS_CANCELLABLE (cancellable)");
+  g_assert_null (stagehand_guard_begin ("/tmp", "step", NULL, (GCancellable *) (gpointer) not_a_cancellable, &error));
+  CRITICAL ("stagehand_guard_begin", "error == NULL || *error == NULL");
+  g_assert_null (stagehand_guard_begin ("/tmp", "step", NULL, NULL, &preset_copy));
+  g_assert_true (preset_copy == preset);
+  CRITICAL ("stagehand_guard_begin_forced", "name != NULL");
+  g_assert_null (stagehand_guard_begin_forced (NULL, NULL, NULL, NULL, &error));
+  CRITICAL ("stagehand_guard_resume", "name != NULL");
+  g_assert_null (stagehand_guard_resume (NULL, NULL, NULL, cancellable, &error));
+  CRITICAL ("stagehand_guard_commit", "token != NULL");
+  g_assert_null (stagehand_guard_commit (NULL, NULL, &error));
+  CRITICAL ("stagehand_guard_status", "name != NULL");
+  g_assert_false (stagehand_guard_status ("/tmp", NULL, &stamp, NULL, &error));
+  CRITICAL ("stagehand_guard_status", "out_stamp != NULL");
+  g_assert_false (stagehand_guard_status ("/tmp", "step", NULL, NULL, &error));
+  g_assert_true (stamp == (gpointer) "untouched");
+  CRITICAL ("stagehand_guard_reset", "name != NULL");
+  g_assert_false (stagehand_guard_reset ("/tmp", NULL, &removed, NULL, &error));
+  g_assert_cmpint (removed, ==, 42);
+  CRITICAL ("stagehand_guard_file_digest", "path != NULL");
+  g_assert_null (stagehand_guard_file_digest (NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  CRITICAL ("stagehand_guard_token_get_stamp", "token != NULL");
+  g_assert_null (stagehand_guard_token_get_stamp (NULL));
+  CRITICAL ("stagehand_guard_token_get_path", "token != NULL");
+  g_assert_null (stagehand_guard_token_get_path (NULL));
+  CRITICAL ("stagehand_guard_token_get_replaced_stamp", "token != NULL");
+  g_assert_null (stagehand_guard_token_get_replaced_stamp (NULL));
+  CRITICAL ("stagehand_guard_token_get_replaced_unreadable", "token != NULL");
+  g_assert_null (stagehand_guard_token_get_replaced_unreadable (NULL));
+  CRITICAL ("stagehand_guard_stamp_get_name", "stamp != NULL");
+  g_assert_null (stagehand_guard_stamp_get_name (NULL));
+  CRITICAL ("stagehand_guard_stamp_get_phase", "stamp != NULL");
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (NULL), ==, STAGEHAND_GUARD_PHASE_STARTED);
+  CRITICAL ("stagehand_guard_stamp_get_digest", "stamp != NULL");
+  g_assert_null (stagehand_guard_stamp_get_digest (NULL));
+  CRITICAL ("stagehand_guard_stamp_get_run", "stamp != NULL");
+  g_assert_null (stagehand_guard_stamp_get_run (NULL));
+  CRITICAL ("stagehand_guard_stamp_get_started", "stamp != NULL");
+  g_assert_null (stagehand_guard_stamp_get_started (NULL));
+  CRITICAL ("stagehand_guard_stamp_get_completed", "stamp != NULL");
+  g_assert_null (stagehand_guard_stamp_get_completed (NULL));
+  g_test_assert_expected_messages ();
+}
+
+static void
+test_guard_token_commits_once (void)
+{
+  /* The Rust API consumes the token in commit; from C, a second commit of
+   * the same token is a programming error, not a use-after-free. */
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("stagehand-test-guard-XXXXXX", &error);
+  g_autofree char *stamp_file = NULL;
+  g_autoptr(StagehandGuardToken) token = NULL;
+  g_autoptr(StagehandGuardStamp) done = NULL;
+
+  g_assert_no_error (error);
+  token = stagehand_guard_begin (dir, "once", NULL, NULL, &error);
+  g_assert_no_error (error);
+  done = stagehand_guard_commit (token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (done), ==, STAGEHAND_GUARD_PHASE_COMPLETE);
+  CRITICAL ("stagehand_guard_commit", "stagehand_guard_commit() was not called on token before");
+  g_assert_null (stagehand_guard_commit (token, NULL, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  /* The token stays readable until freed. */
+  g_assert_cmpstr (stagehand_guard_stamp_get_name (stagehand_guard_token_get_stamp (token)), ==, "once");
+  stamp_file = g_build_filename (dir, "once.stamp", NULL);
+  g_assert_cmpstr (stagehand_guard_token_get_path (token), ==, stamp_file);
+  g_assert_cmpint (g_unlink (stamp_file), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
 }
 
 static void
@@ -244,6 +450,30 @@ test_unloadable_sysroot (void)
   g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_FAILED);
   g_clear_error (&error);
 
+  /* Cleanup needs a loaded sysroot only when there is something to do: no
+   * stamp is found under a path that does not exist. */
+  {
+    g_autoptr(StagehandCleanupStamp) stamp = NULL;
+    g_autoptr(StagehandCleanupReport) report = NULL;
+    g_autofree char *stamp_path = stagehand_dup_cleanup_stamp_path (sysroot);
+
+    g_assert_cmpstr (stamp_path, ==, "/nonexistent/stagehand-test-sysroot/.cleanup");
+    g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_null (stamp);
+    report = stagehand_autocleanup (sysroot, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_false (stagehand_cleanup_report_get_performed (report));
+    g_assert_null (stagehand_cleanup_report_get_stamp (report));
+    g_assert_null (stagehand_cleanup_report_get_deployments_removed (report)[0]);
+    g_assert_false (stagehand_run_cleanup (sysroot, FALSE, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_FAILED);
+    g_clear_error (&error);
+    g_assert_false (stagehand_record_staged (sysroot, NULL, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_FAILED);
+    g_clear_error (&error);
+  }
+
   /* error may be NULL: the failure value alone, no crash, no leak. */
   g_assert_null (stagehand_status (sysroot, NULL, NULL));
   g_assert_null (stagehand_stage (sysroot, options, NULL, NULL));
@@ -260,6 +490,10 @@ main (int argc, char **argv)
   g_test_add_func ("/stagehand/options/null-args", test_options_null_args);
   g_test_add_func ("/stagehand/stage/null-args", test_stage_null_args);
   g_test_add_func ("/stagehand/other/null-args", test_other_null_args);
+  g_test_add_func ("/stagehand/cleanup/options-builder", test_cleanup_options_builder);
+  g_test_add_func ("/stagehand/cleanup/null-args", test_cleanup_null_args);
+  g_test_add_func ("/stagehand/guard/null-args", test_guard_null_args);
+  g_test_add_func ("/stagehand/guard/token-commits-once", test_guard_token_commits_once);
   g_test_add_func ("/stagehand/sysroot/unloadable", test_unloadable_sysroot);
   return g_test_run ();
 }

@@ -11,8 +11,21 @@
  *   STAGEHAND_TEST_COMMIT_2_0    a commit to stage, on STAGEHAND_TEST_BRANCH
  *   STAGEHAND_TEST_COMMIT_3_0    a commit without a kernel
  *   STAGEHAND_TEST_BRANCH        the branch 2.0 is on
+ *   STAGEHAND_TEST_BOOT, _BOOTS  which boot of how many (booted only)
+ *
+ * In a run of one boot (tests/c/meson.build: sysroot-booted), the staging,
+ * finalization-lock and guard tests; not booted (sysroot-deploy), the full
+ * deploy and what needs a booted system refusing; in a run of two boots
+ * (cleanup-booted, with 0.9 deployed as the rollback of 1.0), the cleanup
+ * stamp's whole cycle: the shutdown steps around the real `ostree admin
+ * finalize-staged` in boot 1, the cleanup in boot 2.
  */
 #include <stagehand.h>
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #define FINALIZATION_LOCK_FILE "/run/ostree/staged-deployment-locked"
 
@@ -61,6 +74,49 @@ unlock_and_free (OstreeSysroot *sysroot)
 {
   ostree_sysroot_unlock (sysroot);
   g_object_unref (sysroot);
+}
+
+/* Run a command to completion; fail the test unless it exits with 0. */
+static void
+spawn_ok (const char *const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int wait_status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                &out, &err, &wait_status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (wait_status, &error))
+    g_error ("%s failed: %s\n%s%s", argv[0], error->message, out, err);
+}
+
+static void
+write_file (const char *path, const char *content)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, content, -1, &error);
+  g_assert_no_error (error);
+}
+
+static char *
+read_file (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  char *content = NULL;
+
+  g_file_get_contents (path, &content, NULL, &error);
+  g_assert_no_error (error);
+  return content;
+}
+
+static guint
+strv_len (const char *const *strv)
+{
+  g_assert_nonnull (strv);
+  return g_strv_length ((char **) strv);
 }
 
 /* `ostree admin status`: the real CLI's view. */
@@ -415,6 +471,850 @@ test_sysroot_lock (void)
   ostree_sysroot_unlock (sysroot);
 }
 
+
+/* ------------------------------------------------------------- guard ---- */
+
+#define GUARD_DIR "/run/stagehand-test-guard"
+
+static void
+make_guard_dir (void)
+{
+  g_assert_cmpint (g_mkdir_with_parents (GUARD_DIR, 0700), ==, 0);
+}
+
+/* A configuration file and its digest, computed by stagehand and, as a
+ * check, by GLib. */
+static char *
+config_digest (const char *content)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = g_compute_checksum_for_string (G_CHECKSUM_SHA256, content, -1);
+  char *digest;
+
+  write_file (GUARD_DIR "/config.json", content);
+  digest = stagehand_guard_file_digest (GUARD_DIR "/config.json", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (digest, ==, expected);
+  return digest;
+}
+
+static void
+assert_rfc3339 (const char *t)
+{
+  g_autoptr(GDateTime) parsed = NULL;
+
+  g_assert_nonnull (t);
+  g_assert_true (g_str_has_suffix (t, "Z"));
+  parsed = g_date_time_new_from_iso8601 (t, NULL);
+  g_assert_nonnull (parsed);
+}
+
+static void
+assert_guard_error (GError **error, StagehandError code, const char *in_message)
+{
+  g_assert_error (*error, STAGEHAND_ERROR, (gint) code);
+  if (in_message != NULL && strstr ((*error)->message, in_message) == NULL)
+    g_error ("error \"%s\" lacks \"%s\"", (*error)->message, in_message);
+  g_clear_error (error);
+}
+
+static void
+test_guard_cycle (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *digest = NULL;
+  g_autofree char *other = NULL;
+  g_autofree char *run = NULL;
+  g_autofree char *stamp_text = NULL;
+  g_autoptr(StagehandGuardToken) token = NULL;
+  g_autoptr(StagehandGuardToken) again = NULL;
+  g_autoptr(StagehandGuardToken) resumed = NULL;
+  g_autoptr(StagehandGuardToken) forced = NULL;
+  g_autoptr(StagehandGuardStamp) stamp = NULL;
+  g_autoptr(StagehandGuardStamp) done = NULL;
+  const StagehandGuardStamp *started;
+  gboolean removed = FALSE;
+
+  make_guard_dir ();
+  digest = config_digest ("{\"disk\": \"/dev/vda\"}\n");
+  other = config_digest ("{\"disk\": \"/dev/vdb\"}\n");
+
+  /* Never begun: no record. */
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "reprovision", &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (stamp);
+
+  /* Begin: a durable started stamp and a token that describes it. */
+  token = stagehand_guard_begin (GUARD_DIR, "reprovision", digest, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (token);
+  g_assert_cmpstr (stagehand_guard_token_get_path (token), ==, GUARD_DIR "/reprovision.stamp");
+  g_assert_null (stagehand_guard_token_get_replaced_stamp (token));
+  g_assert_null (stagehand_guard_token_get_replaced_unreadable (token));
+  started = stagehand_guard_token_get_stamp (token);
+  g_assert_cmpstr (stagehand_guard_stamp_get_name (started), ==, "reprovision");
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (started), ==, STAGEHAND_GUARD_PHASE_STARTED);
+  g_assert_cmpstr (stagehand_guard_stamp_get_digest (started), ==, digest);
+  g_assert_cmpuint (strlen (stagehand_guard_stamp_get_run (started)), ==, 36);
+  assert_rfc3339 (stagehand_guard_stamp_get_started (started));
+  g_assert_null (stagehand_guard_stamp_get_completed (started));
+  run = g_strdup (stagehand_guard_stamp_get_run (started));
+  stamp_text = read_file (GUARD_DIR "/reprovision.stamp");
+  g_assert_true (g_str_has_prefix (stamp_text, "stagehand-redline 1\nname=reprovision\nstate=started\n"));
+
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "reprovision", &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (stamp), ==, STAGEHAND_GUARD_PHASE_STARTED);
+  g_assert_cmpstr (stagehand_guard_stamp_get_run (stamp), ==, run);
+  g_clear_pointer (&stamp, stagehand_guard_stamp_free);
+
+  /* Started and not committed: any begin is refused, whatever the digest. */
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "reprovision", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INTERRUPTED, "\"reprovision\"");
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "reprovision", other, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INTERRUPTED, NULL);
+
+  /* Commit: complete, durable, same run. */
+  done = stagehand_guard_commit (token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (done), ==, STAGEHAND_GUARD_PHASE_COMPLETE);
+  g_assert_cmpstr (stagehand_guard_stamp_get_run (done), ==, run);
+  g_assert_cmpstr (stagehand_guard_stamp_get_digest (done), ==, digest);
+  assert_rfc3339 (stagehand_guard_stamp_get_completed (done));
+  g_clear_pointer (&done, stagehand_guard_stamp_free);
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "reprovision", &stamp, NULL, &error));
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (stamp), ==, STAGEHAND_GUARD_PHASE_COMPLETE);
+  assert_rfc3339 (stagehand_guard_stamp_get_completed (stamp));
+  g_clear_pointer (&stamp, stagehand_guard_stamp_free);
+
+  /* Complete: the same configuration is skipped, another one refused. */
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "reprovision", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_ALREADY_COMPLETE, "\"reprovision\"");
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "reprovision", other, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CONFIG_CHANGED, other);
+  /* No digest is a value of its own. */
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "reprovision", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CONFIG_CHANGED, "(none)");
+  g_assert_null (stagehand_guard_resume (GUARD_DIR, "reprovision", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_ALREADY_COMPLETE, NULL);
+  g_assert_null (stagehand_guard_resume (GUARD_DIR, "reprovision", other, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CONFIG_CHANGED, NULL);
+
+  /* Reset forgets it; nothing to resume then. */
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "reprovision", &removed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (removed);
+  g_assert_false (g_file_test (GUARD_DIR "/reprovision.stamp", G_FILE_TEST_EXISTS));
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "reprovision", &removed, NULL, &error));
+  g_assert_false (removed);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "reprovision", NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (stagehand_guard_resume (GUARD_DIR, "reprovision", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "not started");
+
+  /* Begin in one "process", resume and commit in another: the digest must
+   * be the one begun with. Upper-case hex is the same digest. */
+  g_clear_pointer (&token, stagehand_guard_token_free);
+  {
+    g_autofree char *upper = g_ascii_strup (digest, -1);
+    token = stagehand_guard_begin (GUARD_DIR, "reprovision", upper, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (stagehand_guard_stamp_get_digest (stagehand_guard_token_get_stamp (token)), ==, digest);
+  }
+  g_assert_null (stagehand_guard_resume (GUARD_DIR, "reprovision", other, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CONFIG_CHANGED, NULL);
+  resumed = stagehand_guard_resume (GUARD_DIR, "reprovision", digest, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stagehand_guard_stamp_get_run (stagehand_guard_token_get_stamp (resumed)), ==,
+                   stagehand_guard_stamp_get_run (stagehand_guard_token_get_stamp (token)));
+  done = stagehand_guard_commit (resumed, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&done, stagehand_guard_stamp_free);
+  /* The first token's step is complete now. */
+  g_assert_null (stagehand_guard_commit (token, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_ALREADY_COMPLETE, NULL);
+
+  /* Forced: overrides the complete record and says what it overrode; a
+   * token of the overridden run cannot commit the new one. */
+  g_clear_pointer (&token, stagehand_guard_token_free);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "reprovision", NULL, NULL, &error));
+  token = stagehand_guard_begin (GUARD_DIR, "reprovision", digest, NULL, &error);
+  g_assert_no_error (error);
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_WARNING, "forcing step \"reprovision\": overriding its started record*");
+  forced = stagehand_guard_begin_forced (GUARD_DIR, "reprovision", other, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_nonnull (stagehand_guard_token_get_replaced_stamp (forced));
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (stagehand_guard_token_get_replaced_stamp (forced)), ==,
+                   STAGEHAND_GUARD_PHASE_STARTED);
+  g_assert_cmpstr (stagehand_guard_stamp_get_run (stagehand_guard_token_get_replaced_stamp (forced)), ==,
+                   stagehand_guard_stamp_get_run (stagehand_guard_token_get_stamp (token)));
+  g_assert_null (stagehand_guard_token_get_replaced_unreadable (forced));
+  g_assert_null (stagehand_guard_commit (token, NULL, &error));
+  /* Its digest is not the one of the forced run... */
+  assert_guard_error (&error, STAGEHAND_ERROR_CONFIG_CHANGED, NULL);
+  /* ...and with the same digest, its run is not the current one. */
+  g_clear_pointer (&token, stagehand_guard_token_free);
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_WARNING, "forcing step*");
+  again = stagehand_guard_begin_forced (GUARD_DIR, "reprovision", other, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_null (stagehand_guard_commit (forced, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "begun again");
+  done = stagehand_guard_commit (again, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stagehand_guard_stamp_get_digest (done), ==, other);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "reprovision", NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* The previous run of the step began and died before it committed: the
+ * child process (the same test, re-run by GTest) is SIGKILLed right after
+ * begin returned. */
+static void
+test_guard_interrupted (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *digest = NULL;
+  g_autoptr(StagehandGuardStamp) stamp = NULL;
+  g_autoptr(StagehandGuardStamp) done = NULL;
+  g_autoptr(StagehandGuardToken) token = NULL;
+
+  make_guard_dir ();
+  if (g_test_subprocess ())
+    {
+      digest = config_digest ("partition: sda\n");
+      token = stagehand_guard_begin (GUARD_DIR, "crashing-step", digest, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (token);
+      /* The destructive part starts here, and the machine dies. */
+      kill (getpid (), SIGKILL);
+      g_assert_not_reached ();
+    }
+
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "crashing-step", NULL, NULL, &error));
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  digest = config_digest ("partition: sda\n");
+
+  /* What it left: a started stamp, with the child's digest. */
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "crashing-step", &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (stamp);
+  g_assert_cmpint (stagehand_guard_stamp_get_phase (stamp), ==, STAGEHAND_GUARD_PHASE_STARTED);
+  g_assert_cmpstr (stagehand_guard_stamp_get_digest (stamp), ==, digest);
+
+  /* Every later begin says so, with when it started, and writes nothing. */
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "crashing-step", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INTERRUPTED, stagehand_guard_stamp_get_started (stamp));
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "crashing-step", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_INTERRUPTED, "never completed");
+
+  /* An administrator who finished the step by hand marks it complete. */
+  token = stagehand_guard_resume (GUARD_DIR, "crashing-step", digest, NULL, &error);
+  g_assert_no_error (error);
+  done = stagehand_guard_commit (token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stagehand_guard_stamp_get_run (done), ==, stagehand_guard_stamp_get_run (stamp));
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "crashing-step", digest, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_ALREADY_COMPLETE, NULL);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "crashing-step", NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_guard_errors (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(StagehandGuardStamp) stamp = NULL;
+  g_autoptr(StagehandGuardToken) token = NULL;
+  g_autoptr(StagehandGuardStamp) done = NULL;
+  g_autofree char *long_name = g_strnfill (129, 'a');
+  g_autofree char *long_digest = g_strnfill (130, 'a');
+  g_autofree char *garbage = NULL;
+  const char *bad_names[] = { "", "-x", ".hidden", "a/b", "a b", "../up", long_name };
+  const char *bad_digests[] = { "xyz", "abc", "0123456789a", "not-hex!", long_digest };
+
+  make_guard_dir ();
+
+  /* Invalid names and digests: INVALID_ARGUMENT from every function, nothing written. */
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_names); i++)
+    {
+      g_assert_null (stagehand_guard_begin (GUARD_DIR, bad_names[i], NULL, NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "step name");
+      g_assert_null (stagehand_guard_begin_forced (GUARD_DIR, bad_names[i], NULL, NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "step name");
+      g_assert_null (stagehand_guard_resume (GUARD_DIR, bad_names[i], NULL, NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "step name");
+      g_assert_false (stagehand_guard_status (GUARD_DIR, bad_names[i], &stamp, NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "step name");
+      g_assert_false (stagehand_guard_reset (GUARD_DIR, bad_names[i], NULL, NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "step name");
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_digests); i++)
+    {
+      g_assert_null (stagehand_guard_begin (GUARD_DIR, "step", bad_digests[i], NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "digest");
+      g_assert_null (stagehand_guard_resume (GUARD_DIR, "step", bad_digests[i], NULL, &error));
+      assert_guard_error (&error, STAGEHAND_ERROR_INVALID_ARGUMENT, "digest");
+    }
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "step", &stamp, NULL, &error));
+  g_assert_null (stamp);
+
+  /* A missing directory is IO, never "no record": stagehand does not create it. */
+  g_assert_null (stagehand_guard_begin ("/run/stagehand-test-no-such-dir", "step", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_IO, "stagehand never creates it");
+  g_assert_false (stagehand_guard_status ("/run/stagehand-test-no-such-dir", "step", &stamp, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_IO, "/run/stagehand-test-no-such-dir");
+  g_assert_false (stagehand_guard_reset ("/run/stagehand-test-no-such-dir", "step", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_IO, NULL);
+  g_assert_false (g_file_test ("/run/stagehand-test-no-such-dir", G_FILE_TEST_EXISTS));
+  /* NULL is the default directory, not created either. */
+  g_assert_null (stagehand_guard_begin (NULL, "step", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_IO, "/var/lib/stagehand/guard");
+  g_assert_cmpint (g_mkdir_with_parents ("/var/lib/stagehand/guard", 0700), ==, 0);
+  token = stagehand_guard_begin (NULL, "step", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stagehand_guard_token_get_path (token), ==, "/var/lib/stagehand/guard/step.stamp");
+  g_assert_true (stagehand_guard_reset (NULL, "step", NULL, NULL, &error));
+  g_clear_pointer (&token, stagehand_guard_token_free);
+  g_assert_cmpint (g_rmdir ("/var/lib/stagehand/guard"), ==, 0);
+
+  /* A read-only directory: begin refuses to run the step unrecorded; status
+   * still reads. (A private mount namespace: the machine's.) */
+  g_assert_cmpint (g_mkdir_with_parents ("/run/stagehand-test-ro", 0700), ==, 0);
+  if (mount ("tmpfs", "/run/stagehand-test-ro", "tmpfs", MS_RDONLY, NULL) != 0)
+    g_error ("mounting a read-only tmpfs: %s", g_strerror (errno));
+  g_assert_null (stagehand_guard_begin ("/run/stagehand-test-ro", "step", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_READ_ONLY, "/run/stagehand-test-ro");
+  g_assert_true (stagehand_guard_status ("/run/stagehand-test-ro", "step", &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (stamp);
+  g_assert_cmpint (umount ("/run/stagehand-test-ro"), ==, 0);
+
+  /* A stamp that cannot be trusted is CORRUPT and kept; a forced begin says
+   * why it overrode it. */
+  write_file (GUARD_DIR "/bad.stamp", "stagehand-redline 1\nname=bad\nstate=complete\n");
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "bad", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CORRUPT, GUARD_DIR "/bad.stamp");
+  g_assert_false (stagehand_guard_status (GUARD_DIR, "bad", &stamp, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CORRUPT, "truncated");
+  garbage = read_file (GUARD_DIR "/bad.stamp");
+  g_assert_cmpstr (garbage, ==, "stagehand-redline 1\nname=bad\nstate=complete\n");
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_WARNING, "forcing step \"bad\": overriding an unreadable stamp*");
+  token = stagehand_guard_begin_forced (GUARD_DIR, "bad", NULL, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_null (stagehand_guard_token_get_replaced_stamp (token));
+  g_assert_nonnull (strstr (stagehand_guard_token_get_replaced_unreadable (token), "bad.stamp"));
+  done = stagehand_guard_commit (token, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "bad", NULL, NULL, &error));
+
+  /* One written by a newer stagehand: UNSUPPORTED. */
+  write_file (GUARD_DIR "/future.stamp", "stagehand-redline 2\nwhatever comes next\n");
+  g_assert_false (stagehand_guard_status (GUARD_DIR, "future", &stamp, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_UNSUPPORTED, "newer stagehand");
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "future", NULL, NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_UNSUPPORTED, NULL);
+  g_assert_true (stagehand_guard_reset (GUARD_DIR, "future", NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Cancelled before it starts: nothing written. */
+  g_cancellable_cancel (cancellable);
+  g_assert_null (stagehand_guard_begin (GUARD_DIR, "step", NULL, cancellable, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_CANCELLED, NULL);
+  g_assert_true (stagehand_guard_status (GUARD_DIR, "step", &stamp, NULL, &error));
+  g_assert_null (stamp);
+
+  /* The digest of a file that cannot be read. */
+  g_assert_null (stagehand_guard_file_digest (GUARD_DIR "/no-such-config", NULL, &error));
+  assert_guard_error (&error, STAGEHAND_ERROR_IO, GUARD_DIR "/no-such-config");
+}
+
+
+/* ------------------------------------------ cleanup stamp, two boots ---- */
+
+#define STAMP "/sysroot/.cleanup"
+#define RECORD "/run/stagehand/finalize-record"
+#define FAILURE_STAMP "/boot/ostree/finalize-failure.stamp"
+
+/* 0.9 was deployed first (serial 0), then 1.0, which boot 1 runs. */
+static char *
+id_of_0_9 (void)
+{
+  return expected_id (env ("STAGEHAND_TEST_COMMIT_0_9"), 0);
+}
+
+static char *
+commit_object (const char *checksum)
+{
+  return g_strdup_printf ("/sysroot/ostree/repo/objects/%.2s/%s.commit", checksum, checksum + 2);
+}
+
+/* Loose objects of the sysroot repository and their size, counted here
+ * independently of stagehand (lstat: symlink objects are not followed). */
+static void
+repo_usage (guint64 *objects, guint64 *bytes)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) top = g_dir_open ("/sysroot/ostree/repo/objects", 0, &error);
+  const char *sub;
+
+  g_assert_no_error (error);
+  *objects = *bytes = 0;
+  while ((sub = g_dir_read_name (top)) != NULL)
+    {
+      g_autofree char *subdir = g_build_filename ("/sysroot/ostree/repo/objects", sub, NULL);
+      g_autoptr(GDir) d = g_dir_open (subdir, 0, NULL);
+      const char *name;
+
+      if (d == NULL)
+        continue;
+      while ((name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (subdir, name, NULL);
+          GStatBuf st;
+
+          g_assert_cmpint (g_lstat (path, &st), ==, 0);
+          (*objects)++;
+          *bytes += (guint64) st.st_size;
+        }
+    }
+}
+
+/* stagehand_status()'s view of the stamp. */
+static gboolean
+status_cleanup_pending (OstreeSysroot *sysroot)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StagehandStatus) status = stagehand_status (sysroot, NULL, &error);
+
+  g_assert_no_error (error);
+  return stagehand_status_get_cleanup_pending (status);
+}
+
+static StagehandFinalizeResult *
+record_finalized_locked (OstreeSysroot *sysroot)
+{
+  g_autoptr(GError) error = NULL;
+  StagehandFinalizeResult *result;
+
+  ostree_sysroot_lock (sysroot, &error);
+  g_assert_no_error (error);
+  result = stagehand_record_finalized (sysroot, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+  /* No reference to libostree's deployment objects kept (valgrind.supp). */
+  assert_sysroot_refs_only (sysroot);
+  ostree_sysroot_unlock (sysroot);
+  /* Only a stamped outcome writes the stamp; every outcome consumes the record. */
+  g_assert_cmpint (g_file_test (STAMP, G_FILE_TEST_EXISTS), ==, stagehand_finalize_result_get_stamped (result));
+  g_assert_false (g_file_test (RECORD, G_FILE_TEST_EXISTS));
+  return result;
+}
+
+static char *
+record_staged (OstreeSysroot *sysroot)
+{
+  g_autoptr(GError) error = NULL;
+  char *id = NULL;
+
+  g_assert_true (stagehand_record_staged (sysroot, &id, NULL, &error));
+  g_assert_no_error (error);
+  assert_sysroot_refs_only (sysroot);
+  return id;
+}
+
+static char *
+stage_2_0 (OstreeSysroot *sysroot)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StagehandStageOptions) options = stagehand_stage_options_new (env ("STAGEHAND_TEST_COMMIT_2_0"));
+  g_autoptr(StagehandStageResult) result = NULL;
+
+  ostree_sysroot_lock (sysroot, &error);
+  g_assert_no_error (error);
+  result = stagehand_stage (sysroot, options, NULL, &error);
+  g_assert_no_error (error);
+  ostree_sysroot_unlock (sysroot);
+  return stagehand_stage_result_dup_id (result);
+}
+
+/* Boot 1: every outcome of the shutdown steps that writes no stamp. */
+static void
+test_cycle_outcomes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandFinalizeResult) result = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *staged = NULL;
+  g_autofree char *stamp_path = stagehand_dup_cleanup_stamp_path (sysroot);
+
+  g_assert_cmpstr (env ("STAGEHAND_TEST_BOOTED_COMMIT"), ==, env ("STAGEHAND_TEST_COMMIT_1_0"));
+  /* On the booted system the stamp is in the physical sysroot, where
+   * eos-updater's units put it too. */
+  g_assert_cmpstr (stamp_path, ==, STAMP);
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (stamp);
+  g_assert_false (status_cleanup_pending (sysroot));
+
+  /* Nothing staged: nothing recorded, nothing concluded. */
+  id = (char *) "not cleared";
+  g_assert_true (stagehand_record_staged (sysroot, &id, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (id);
+  g_assert_true (stagehand_record_staged (sysroot, NULL, NULL, &error));
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_NOT_RECORDED);
+  g_assert_false (stagehand_finalize_result_get_stamped (result));
+  g_assert_null (stagehand_finalize_result_get_deployment (result));
+  g_assert_cmpuint (strv_len (stagehand_finalize_result_get_dropped (result)), ==, 0);
+  g_assert_null (stagehand_finalize_result_get_message (result));
+  g_assert_nonnull (strstr (stagehand_finalize_result_get_description (result), "no staged deployment was recorded"));
+  g_clear_pointer (&result, stagehand_finalize_result_free);
+
+  /* Staged, recorded, not finalized: still staged. */
+  staged = stage_2_0 (sysroot);
+  id = record_staged (sysroot);
+  g_assert_cmpstr (id, ==, staged);
+  g_clear_pointer (&id, g_free);
+  g_assert_true (g_file_test (RECORD, G_FILE_TEST_EXISTS));
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED);
+  g_assert_cmpstr (stagehand_finalize_result_get_deployment (result), ==, staged);
+  g_assert_false (stagehand_finalize_result_get_finalization_locked (result));
+  g_clear_pointer (&result, stagehand_finalize_result_free);
+
+  /* ...and with finalization locked, it says so. */
+  g_assert_true (stagehand_lock_finalization (sysroot, NULL, &error));
+  g_assert_no_error (error);
+  g_free (record_staged (sysroot));
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_STILL_STAGED);
+  g_assert_true (stagehand_finalize_result_get_finalization_locked (result));
+  g_assert_nonnull (strstr (stagehand_finalize_result_get_description (result), "(finalization locked)"));
+  g_clear_pointer (&result, stagehand_finalize_result_free);
+  g_assert_true (stagehand_unlock_finalization (sysroot, NULL, NULL, &error));
+
+  /* libostree recorded a failure during this shutdown (its failure stamp
+   * appeared after the record): FAILED, with libostree's message. */
+  g_free (record_staged (sysroot));
+  write_file (FAILURE_STAMP, "error: Finalizing deployment: simulated failure\n");
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_FAILED);
+  g_assert_cmpstr (stagehand_finalize_result_get_deployment (result), ==, staged);
+  g_assert_cmpstr (stagehand_finalize_result_get_message (result), ==, "error: Finalizing deployment: simulated failure");
+  g_clear_pointer (&result, stagehand_finalize_result_free);
+  g_assert_cmpint (g_unlink (FAILURE_STAMP), ==, 0);
+
+  /* Unstaged after the record: the staged state is gone, but the deployment
+   * is not in the bootloader configuration. */
+  g_free (record_staged (sysroot));
+  ostree_sysroot_lock (sysroot, &error);
+  g_assert_no_error (error);
+  g_assert_true (stagehand_unstage (sysroot, NULL, NULL, &error));
+  g_assert_no_error (error);
+  ostree_sysroot_unlock (sysroot);
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_NOT_DEPLOYED);
+  g_assert_cmpstr (stagehand_finalize_result_get_deployment (result), ==, staged);
+  g_clear_pointer (&result, stagehand_finalize_result_free);
+
+  g_assert_false (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+}
+
+/* Boot 1, at shutdown: the record step, the real finalize-staged, the stamp
+ * step, as the units run them. */
+static void
+test_cycle_shutdown (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandFinalizeResult) result = NULL;
+  g_autofree char *staged = NULL;
+  g_autofree char *recorded = NULL;
+  g_autofree char *dropped = id_of_0_9 ();
+  g_autofree char *v09_commit = commit_object (env ("STAGEHAND_TEST_COMMIT_0_9"));
+  g_autofree char *cli = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *boot_id = read_file ("/proc/sys/kernel/random/boot_id");
+  const char *finalize[] = { "ostree", "admin", "finalize-staged", NULL };
+
+  staged = stage_2_0 (sysroot);
+  recorded = record_staged (sysroot);
+  g_assert_cmpstr (recorded, ==, staged);
+  spawn_ok (finalize);
+  result = record_finalized_locked (sysroot);
+  g_assert_cmpint (stagehand_finalize_result_get_outcome (result), ==, STAGEHAND_FINALIZE_OUTCOME_STAMPED);
+  g_assert_true (stagehand_finalize_result_get_stamped (result));
+  g_assert_cmpstr (stagehand_finalize_result_get_deployment (result), ==, staged);
+  g_assert_cmpuint (strv_len (stagehand_finalize_result_get_dropped (result)), ==, 1);
+  g_assert_cmpstr (stagehand_finalize_result_get_dropped (result)[0], ==, dropped);
+  g_assert_false (stagehand_finalize_result_get_finalization_locked (result));
+  g_assert_null (stagehand_finalize_result_get_message (result));
+  g_assert_nonnull (strstr (stagehand_finalize_result_get_description (result), "cleanup stamp written"));
+
+  /* The stamp, as a reader sees it and as it is on disk. */
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (stamp);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stamp), ==, STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED);
+  g_assert_cmpstr (stagehand_cleanup_stamp_get_deployment (stamp), ==, staged);
+  g_assert_cmpuint (strv_len (stagehand_cleanup_stamp_get_dropped (stamp)), ==, 1);
+  g_assert_cmpstr (stagehand_cleanup_stamp_get_dropped (stamp)[0], ==, dropped);
+  assert_rfc3339 (stagehand_cleanup_stamp_get_finalized_at (stamp));
+  g_strstrip (boot_id);
+  g_assert_cmpstr (stagehand_cleanup_stamp_get_boot_id (stamp), ==, boot_id);
+  g_assert_cmpuint (stagehand_cleanup_stamp_get_format_version (stamp), ==, 0);
+  text = read_file (STAMP);
+  g_assert_true (g_str_has_prefix (text, "stagehand-cleanup-stamp 1\n"));
+  g_assert_true (status_cleanup_pending (sysroot));
+
+  /* The real CLI: 2.0 is the default now, 0.9 is gone with its checkout,
+   * but not its objects: that is the cleanup's job, next boot. */
+  cli = ostree_admin_status ();
+  g_assert_null (strstr (cli, "(staged)"));
+  g_assert_null (strstr (cli, env ("STAGEHAND_TEST_COMMIT_0_9")));
+  first = g_strdup_printf ("  %s %s.0", env ("STAGEHAND_TEST_STATEROOT"), env ("STAGEHAND_TEST_COMMIT_2_0"));
+  if (!g_str_has_prefix (cli, first))
+    g_error ("ostree admin status does not list 2.0 first:\n%s", cli);
+  g_assert_true (g_file_test (v09_commit, G_FILE_TEST_EXISTS));
+}
+
+/* libostree prints "Freed objects: SIZE" with g_print() while it prunes. */
+static GString *printed;
+
+static void
+capture_print (const char *message)
+{
+  g_string_append (printed, message);
+}
+
+/* Boot 2, into 2.0: the cleanup the stamp asks for. */
+static void
+test_cycle_autocleanup (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandCleanupOptions) options = stagehand_cleanup_options_new ();
+  g_autoptr(StagehandCleanupReport) report = NULL;
+  g_autoptr(StagehandCleanupReport) nothing = NULL;
+  g_autofree char *dropped = id_of_0_9 ();
+  g_autofree char *finalized = expected_id (env ("STAGEHAND_TEST_COMMIT_2_0"), 0);
+  g_autofree char *v09_commit = commit_object (env ("STAGEHAND_TEST_COMMIT_0_9"));
+  g_autofree char *freed_size = NULL;
+  g_autofree char *freed_message = NULL;
+  const StagehandCleanupStamp *acted_on;
+  const char *const *removed;
+  const char *fsck[] = { "ostree", "fsck", "--repo=/sysroot/ostree/repo", "--quiet", NULL };
+  guint64 objects_before, bytes_before, objects_after, bytes_after;
+  GPrintFunc old_print;
+
+  g_assert_cmpstr (env ("STAGEHAND_TEST_BOOTED_COMMIT"), ==, env ("STAGEHAND_TEST_COMMIT_2_0"));
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (stamp);
+  g_assert_cmpstr (stagehand_cleanup_stamp_get_deployment (stamp), ==, finalized);
+  g_assert_true (g_file_test (v09_commit, G_FILE_TEST_EXISTS));
+  repo_usage (&objects_before, &bytes_before);
+
+  stagehand_cleanup_options_set_lock_timeout (options, 10 * 1000);
+  printed = g_string_new (NULL);
+  old_print = g_set_print_handler (capture_print);
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_INFO, "cleanup done: 1 deployment(s) removed, *");
+  report = stagehand_autocleanup (sysroot, options, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_set_print_handler (old_print);
+  g_assert_no_error (error);
+  g_assert_nonnull (report);
+  repo_usage (&objects_after, &bytes_after);
+
+  /* The report: what the stamp said, what went, and what was freed, which is
+   * exactly what disappeared from the repository. */
+  g_assert_true (stagehand_cleanup_report_get_performed (report));
+  acted_on = stagehand_cleanup_report_get_stamp (report);
+  g_assert_nonnull (acted_on);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (acted_on), ==, STAGEHAND_CLEANUP_STAMP_KIND_FINALIZED);
+  g_assert_cmpstr (stagehand_cleanup_stamp_get_deployment (acted_on), ==, finalized);
+  removed = stagehand_cleanup_report_get_deployments_removed (report);
+  g_assert_cmpuint (strv_len (removed), ==, 1);
+  g_assert_cmpstr (removed[0], ==, dropped);
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_freed (report), >, 0);
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_freed (report), ==, objects_before - objects_after);
+  g_assert_cmpuint (stagehand_cleanup_report_get_bytes_freed (report), ==, bytes_before - bytes_after);
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_remaining (report), ==, objects_after);
+  g_assert_cmpuint (stagehand_cleanup_report_get_bytes_remaining (report), ==, bytes_after);
+  g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  /* libostree's own count of the bytes it pruned agrees. */
+  freed_size = g_format_size_full (stagehand_cleanup_report_get_bytes_freed (report), G_FORMAT_SIZE_DEFAULT);
+  freed_message = g_strdup_printf ("Freed objects: %s\n", freed_size);
+  /* (Under G_MESSAGES_DEBUG, GTest prints debug messages with g_print() too.) */
+  if (strstr (printed->str, freed_message) == NULL)
+    g_error ("libostree did not print \"%s\":\n%s", freed_message, printed->str);
+  g_string_free (printed, TRUE);
+
+  /* 0.9's commit is gone, the stamp too, and the repository is sound. */
+  g_assert_false (g_file_test (v09_commit, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&stamp, stagehand_cleanup_stamp_free);
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_null (stamp);
+  g_assert_false (status_cleanup_pending (sysroot));
+  spawn_ok (fsck);
+
+  /* Nothing pending: nothing done, at once. */
+  nothing = stagehand_autocleanup (sysroot, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (stagehand_cleanup_report_get_performed (nothing));
+  g_assert_null (stagehand_cleanup_report_get_stamp (nothing));
+  g_assert_cmpuint (strv_len (stagehand_cleanup_report_get_deployments_removed (nothing)), ==, 0);
+  g_assert_cmpuint (stagehand_cleanup_report_get_objects_freed (nothing), ==, 0);
+  g_assert_cmpuint (stagehand_cleanup_report_get_bytes_freed (nothing), ==, 0);
+  g_assert_false (stagehand_cleanup_report_get_stamp_removed (nothing));
+}
+
+/* Boot 2: stamps other tools wrote, stamps nobody can read. */
+static void
+test_cycle_other_stamps (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandCleanupOptions) force = stagehand_cleanup_options_new ();
+  g_autoptr(StagehandCleanupReport) report = NULL;
+  g_autofree char *kept = NULL;
+  const char *garbage = "garbage, not a stamp\n";
+
+  /* An empty stamp, as eos-updater writes it: pending, LEGACY; cleaned up by
+   * a caller that holds the sysroot lock. */
+  write_file (STAMP, "");
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stamp), ==, STAGEHAND_CLEANUP_STAMP_KIND_LEGACY);
+  g_assert_null (stagehand_cleanup_stamp_get_deployment (stamp));
+  g_assert_cmpuint (strv_len (stagehand_cleanup_stamp_get_dropped (stamp)), ==, 0);
+  g_assert_null (stagehand_cleanup_stamp_get_finalized_at (stamp));
+  g_assert_null (stagehand_cleanup_stamp_get_boot_id (stamp));
+  g_clear_pointer (&stamp, stagehand_cleanup_stamp_free);
+  g_assert_true (stagehand_sysroot_lock (sysroot, 1000, NULL, &error));
+  report = stagehand_run_cleanup (sysroot, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  assert_sysroot_refs_only (sysroot);
+  g_assert_true (stagehand_cleanup_report_get_performed (report));
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stagehand_cleanup_report_get_stamp (report)), ==,
+                   STAGEHAND_CLEANUP_STAMP_KIND_LEGACY);
+  g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  g_assert_false (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&report, stagehand_cleanup_report_free);
+  /* Without a stamp, with the lock held: nothing to do. */
+  report = stagehand_run_cleanup (sysroot, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (stagehand_cleanup_report_get_performed (report));
+  g_clear_pointer (&report, stagehand_cleanup_report_free);
+  ostree_sysroot_unlock (sysroot);
+
+  /* Written by a newer stagehand: still pending. */
+  write_file (STAMP, "stagehand-cleanup-stamp 7\nwhatever comes next\n");
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stamp), ==, STAGEHAND_CLEANUP_STAMP_KIND_NEWER);
+  g_assert_cmpuint (stagehand_cleanup_stamp_get_format_version (stamp), ==, 7);
+  g_clear_pointer (&stamp, stagehand_cleanup_stamp_free);
+  report = stagehand_autocleanup (sysroot, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stagehand_cleanup_report_get_stamp (report)), ==,
+                   STAGEHAND_CLEANUP_STAMP_KIND_NEWER);
+  g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  g_clear_pointer (&report, stagehand_cleanup_report_free);
+
+  /* Garbage: CORRUPT from the query and the cleanup, the stamp kept as it
+   * was, with and without the lock held. */
+  write_file (STAMP, garbage);
+  g_assert_false (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, STAMP));
+  g_assert_nonnull (strstr (error->message, "left in place"));
+  g_clear_error (&error);
+  g_assert_null (stamp);
+  g_assert_null (stagehand_autocleanup (sysroot, NULL, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_CORRUPT);
+  g_clear_error (&error);
+  g_assert_true (stagehand_sysroot_lock (sysroot, 1000, NULL, &error));
+  g_assert_null (stagehand_run_cleanup (sysroot, FALSE, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_CORRUPT);
+  g_clear_error (&error);
+  ostree_sysroot_unlock (sysroot);
+  kept = read_file (STAMP);
+  g_assert_cmpstr (kept, ==, garbage);
+  /* The status says a cleanup is pending all the same. */
+  g_assert_true (status_cleanup_pending (sysroot));
+
+  /* The administrator's override cleans up and removes it. */
+  stagehand_cleanup_options_set_force (force, TRUE);
+  g_test_expect_message ("stagehand", G_LOG_LEVEL_WARNING, "forcing the cleanup: *" STAMP "*");
+  report = stagehand_autocleanup (sysroot, force, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_true (stagehand_cleanup_report_get_performed (report));
+  g_assert_null (stagehand_cleanup_report_get_stamp (report));
+  g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  g_assert_false (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+}
+
+/* Boot 2: an update agent holds the sysroot lock. */
+static void
+test_cycle_locked (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) holder = load_sysroot ();
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupOptions) options = stagehand_cleanup_options_new ();
+  g_autoptr(StagehandCleanupReport) report = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  gint64 start;
+
+  write_file (STAMP, "");
+  ostree_sysroot_lock (holder, &error);
+  g_assert_no_error (error);
+  stagehand_cleanup_options_set_lock_timeout (options, 300);
+  start = g_get_monotonic_time ();
+  g_assert_null (stagehand_autocleanup (sysroot, options, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_LOCKED);
+  g_assert_nonnull (strstr (error->message, "locked by another process"));
+  g_clear_error (&error);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 300 * 1000);
+  g_assert_true (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+
+  stagehand_cleanup_options_set_lock_timeout (options, 60 * 1000);
+  g_cancellable_cancel (cancellable);
+  g_assert_null (stagehand_autocleanup (sysroot, options, cancellable, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_true (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+
+  /* Released: the cleanup runs, and gives the lock back. */
+  ostree_sysroot_unlock (holder);
+  report = stagehand_autocleanup (sysroot, options, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (stagehand_cleanup_report_get_performed (report));
+  g_assert_false (g_file_test (STAMP, G_FILE_TEST_EXISTS));
+  {
+    gboolean acquired = FALSE;
+    g_assert_true (ostree_sysroot_try_lock (holder, &acquired, &error));
+    g_assert_no_error (error);
+    g_assert_true (acquired);
+    ostree_sysroot_unlock (holder);
+  }
+}
+
 /* -------------------------------------------------------- not booted ---- */
 
 static void
@@ -459,27 +1359,78 @@ test_deploy_not_booted (void)
   g_assert_no_error (error);
   g_assert_true (stagehand_stage_result_get_unchanged (again));
 
-  /* Finalization locking needs the booted system. */
+  /* Finalization locking needs the booted system, and so do the shutdown
+   * steps of the cleanup stamp, which belong to the running system. */
   g_assert_false (stagehand_lock_finalization (sysroot, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_BOOTED);
+  g_clear_error (&error);
+  g_assert_false (stagehand_record_staged (sysroot, NULL, NULL, &error));
+  g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_BOOTED);
+  g_clear_error (&error);
+  g_assert_null (stagehand_record_finalized (sysroot, NULL, &error));
   g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_BOOTED);
   g_clear_error (&error);
   unlock_and_free (sysroot);
 }
 
+static void
+test_cleanup_not_booted (void)
+{
+  /* The cleanup itself works on any sysroot: its stamp is SYSROOT/.cleanup. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandCleanupReport) report = NULL;
+  g_autofree char *stamp_path = stagehand_dup_cleanup_stamp_path (sysroot);
+  g_autofree char *expected = g_build_filename (env ("STAGEHAND_TEST_SYSROOT"), ".cleanup", NULL);
+
+  g_assert_cmpstr (stamp_path, ==, expected);
+  write_file (stamp_path, "");
+  g_assert_true (stagehand_pending_cleanup (sysroot, &stamp, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stagehand_cleanup_stamp_get_kind (stamp), ==, STAGEHAND_CLEANUP_STAMP_KIND_LEGACY);
+  report = stagehand_autocleanup (sysroot, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (stagehand_cleanup_report_get_performed (report));
+  g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  g_assert_false (g_file_test (stamp_path, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
+  const char *boots = g_getenv ("STAGEHAND_TEST_BOOTS");
+
   g_test_init (&argc, &argv, NULL);
-  if (booted ())
+  if (booted () && boots != NULL && !g_str_equal (boots, "1"))
+    {
+      /* The cleanup stamp's cycle needs the reboot between its halves. */
+      if (g_str_equal (env ("STAGEHAND_TEST_BOOT"), "1"))
+        {
+          g_test_add_func ("/stagehand/cleanup-cycle/boot1/outcomes", test_cycle_outcomes);
+          g_test_add_func ("/stagehand/cleanup-cycle/boot1/shutdown", test_cycle_shutdown);
+        }
+      else
+        {
+          g_test_add_func ("/stagehand/cleanup-cycle/boot2/autocleanup", test_cycle_autocleanup);
+          g_test_add_func ("/stagehand/cleanup-cycle/boot2/other-stamps", test_cycle_other_stamps);
+          g_test_add_func ("/stagehand/cleanup-cycle/boot2/locked", test_cycle_locked);
+        }
+    }
+  else if (booted ())
     {
       g_test_add_func ("/stagehand/booted/stage-status-unstage", test_stage_status_unstage);
       g_test_add_func ("/stagehand/booted/finalization-lock", test_finalization_lock);
       g_test_add_func ("/stagehand/booted/stage-errors", test_stage_errors);
       g_test_add_func ("/stagehand/booted/sysroot-lock", test_sysroot_lock);
+      g_test_add_func ("/stagehand/booted/guard/cycle", test_guard_cycle);
+      g_test_add_func ("/stagehand/booted/guard/interrupted", test_guard_interrupted);
+      g_test_add_func ("/stagehand/booted/guard/errors", test_guard_errors);
     }
   else
     {
       g_test_add_func ("/stagehand/not-booted/deploy", test_deploy_not_booted);
+      g_test_add_func ("/stagehand/not-booted/cleanup", test_cleanup_not_booted);
     }
   return g_test_run ();
 }

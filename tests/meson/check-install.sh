@@ -77,4 +77,32 @@ set -e
 [ $rc = 1 ] && grep -q "^error: .*no-such-sysroot" "$tmp/daemon.log" ||
     { cat "$tmp/daemon.log" >&2; fail "update-daemon example (exit $rc)"; }
 
+# The C++ binding (when built: CXX is set): the static library, the three
+# headers (stagehand.hpp as committed), stagehand-cxx-1.pc, and the C++
+# example built only from `pkg-config --cflags --libs stagehand-cxx-1` with
+# the flags C++ daemons use, then run: a typed error, reported by code.
+if [ -n "${CXX:-}" ]; then
+    inc=$dest$includedir/stagehand-cxx-1
+    [ -f "$L/libstagehand-cxx-1.a" ] || fail "no $libdir/libstagehand-cxx-1.a"
+    cmp "$inc/stagehand-cxx/stagehand.hpp" "$srcdir/bindings/cxx/include/stagehand-cxx/stagehand.hpp" ||
+        fail "installed stagehand.hpp differs from bindings/cxx/include/stagehand-cxx/stagehand.hpp"
+    grep -q 'namespace raw' "$inc/stagehand-cxx/bridge.h" || fail "no generated stagehand-cxx/bridge.h"
+    grep -q 'CXXBRIDGE1_RUST_ERROR' "$inc/rust/cxx.h" || fail "no rust/cxx.h"
+    cxxpc=$L/pkgconfig/stagehand-cxx-1.pc
+    [ -f "$cxxpc" ] || fail "no stagehand-cxx-1.pc"
+    grep -q '^Requires: ostree-1 gio-2.0 glib-2.0$' "$cxxpc" || fail "stagehand-cxx-1.pc Requires: $(grep Requires "$cxxpc")"
+    sed "s|^prefix=.*|prefix=$dest$prefix|; s|^libdir=.*|libdir=$L|; s|^includedir=.*|includedir=$dest$includedir|" \
+        "$cxxpc" > "$tmp/pc/stagehand-cxx-1.pc"
+    # shellcheck disable=SC2086
+    $CXX -std=c++17 -Wall -Wextra -Werror -o "$tmp/update-daemon-cxx" \
+        "$srcdir/examples/cxx/update-daemon.cc" $(pkg-config --cflags --libs stagehand-cxx-1)
+    set +e
+    "$tmp/update-daemon-cxx" --sysroot "$tmp/no-such-sysroot" os/stable > "$tmp/daemon-cxx.log" 2>&1
+    rc=$?
+    set -e
+    [ $rc = 1 ] && grep -q "^error: .*no-such-sysroot" "$tmp/daemon-cxx.log" ||
+        { cat "$tmp/daemon-cxx.log" >&2; fail "C++ update-daemon example (exit $rc)"; }
+    echo "C++ binding installed; a pkg-config consumer builds and runs"
+fi
+
 echo "installed: lib, header, pc, CLI, units; pkg-config consumers link and run"

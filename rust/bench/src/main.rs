@@ -2,7 +2,7 @@
 //! in the same booted test-bed sysroot, in the same run.
 //!
 //! Usage: `cargo run --release -p stagehand-bench [-- [--reps N] [--files N] [BENCH...]]`
-//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks`, `trial-end` (default: all). Prints one table row per
+//! Benchmarks: `stage`, `guard`, `cleanup`, `hooks`, `trial-end`, `grubenv`, `boot-assessment` (default: all). Prints one table row per
 //! timed benchmark with the median wall time of each side and their ratio,
 //! then the figures that are not times (bytes reclaimed by the cleanup).
 //!
@@ -14,11 +14,16 @@ use std::time::{Duration, Instant};
 
 use stagehand_testbed::{Commit, Machine, Testbed};
 
+mod assess;
+mod grubenv;
+
 enum Target {
     /// At most this ratio of stagehand's time to the peer's.
     Ratio(f64),
     /// At most this many milliseconds for stagehand's side.
     Millis(f64),
+    /// No target: shown for information.
+    Information,
 }
 
 struct Row {
@@ -56,6 +61,11 @@ fn time(mut f: impl FnMut()) -> Duration {
 
 fn inner(args: &[String]) -> Result<(), String> {
     match args.first().map(|s| s.as_str()) {
+        Some(op @ ("grubenv-arm" | "grubenv-bless")) => {
+            let file = args.get(1).ok_or("grubenv-arm|grubenv-bless FILE")?;
+            grubenv::grubenv_op(op, std::path::Path::new(file));
+            Ok(())
+        }
         Some("stage") => {
             let rev = args.get(1).ok_or("stage REV")?;
             let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
@@ -178,6 +188,7 @@ fn inner(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
+        Some("assess-step") => assess::inner(args.get(1).ok_or("assess-step assess|mark-good")?),
         Some("mark-good") => {
             let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
                 .map_err(|e| e.to_string())?;
@@ -530,7 +541,7 @@ fn main() {
             "--reps" => reps = it.next().and_then(|s| s.parse().ok()).expect("--reps N"),
             "--files" => files = it.next().and_then(|s| s.parse().ok()).expect("--files N"),
             "-h" | "--help" => {
-                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks] [trial-end]");
+                println!("usage: stagehand-bench [--reps N] [--files N] [stage] [guard] [cleanup] [hooks] [trial-end] [grubenv] [boot-assessment]");
                 return;
             }
             b => which.push(b.to_string()),
@@ -553,6 +564,12 @@ fn main() {
         let (more, figure) = bench_cleanup(reps, files);
         rows.extend(more);
         figures.push(figure);
+    }
+    if all || which.iter().any(|w| w == "grubenv") {
+        rows.extend(grubenv::bench_grubenv(reps));
+    }
+    if all || which.iter().any(|w| w == "boot-assessment") {
+        rows.extend(assess::bench_boot_assessment(reps));
     }
     if all || which.iter().any(|w| w == "trial-end") {
         rows.push(bench_trial_end(reps));
@@ -583,6 +600,7 @@ fn main() {
         let (target, met) = match r.target {
             Target::Ratio(t) => (format!("<={t:.2}"), ratio <= t),
             Target::Millis(t) => (format!("<={t:.0}ms"), ms(a) <= t),
+            Target::Information => ("-".to_string(), true),
         };
         println!(
             "{:<42} {:>12} {:>12} {:>8.3} {:>7}{} {}",

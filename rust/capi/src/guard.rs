@@ -12,8 +12,10 @@
 //! `STAGEHAND_ERROR_FAILED` error naming the function.
 
 use std::any::Any;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 
 use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use glib::translate::{from_glib_none, ToGlibPtr};
@@ -138,6 +140,58 @@ impl Call {
         let s = CStr::from_ptr(p).to_str();
         self.require(s.is_ok(), utf8)?;
         Ok(s.ok())
+    }
+
+    /// A required file name argument: any bytes but NUL (GLib's
+    /// `(type filename)`, which need not be UTF-8), as a path.
+    ///
+    /// # Safety
+    /// `p` is NULL or a NUL-terminated string valid for the call.
+    pub(crate) unsafe fn path(
+        &self,
+        p: *const c_char,
+        non_null: &'static CStr,
+    ) -> Result<PathBuf, Fail> {
+        self.non_null(p, non_null)?;
+        Ok(PathBuf::from(OsStr::from_bytes(
+            CStr::from_ptr(p).to_bytes(),
+        )))
+    }
+
+    /// An optional file name argument (see [`Call::path`]).
+    ///
+    /// # Safety
+    /// `p` is NULL or a NUL-terminated string valid for the call.
+    pub(crate) unsafe fn opt_path(&self, p: *const c_char) -> Option<PathBuf> {
+        (!p.is_null()).then(|| PathBuf::from(OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
+    }
+
+    /// Borrow an object of this library the caller passed back, checking it
+    /// is not NULL.
+    ///
+    /// # Safety
+    /// `p` is NULL or points to a live object this library created.
+    pub(crate) unsafe fn obj<'a, T>(
+        &self,
+        p: *const T,
+        expr: &'static CStr,
+    ) -> Result<&'a T, Fail> {
+        self.non_null(p, expr)?;
+        Ok(&*p)
+    }
+
+    /// Like [`Call::obj`], mutably.
+    ///
+    /// # Safety
+    /// `p` is NULL or points to a live object this library created, not
+    /// borrowed elsewhere during the call.
+    pub(crate) unsafe fn obj_mut<'a, T>(
+        &self,
+        p: *mut T,
+        expr: &'static CStr,
+    ) -> Result<&'a mut T, Fail> {
+        self.non_null(p, expr)?;
+        Ok(&mut *p)
     }
 
     /// A `NULL`-terminated array of UTF-8 strings (`NULL` itself gives `None`).
@@ -273,6 +327,49 @@ pub(crate) fn gbool(b: bool) -> gboolean {
 /// A g_malloc'd copy of `s`, for the caller to g_free().
 pub(crate) fn g_strdup(s: &str) -> *mut c_char {
     s.to_glib_full()
+}
+
+/// Fail with `CANCELLED` if `cancellable` is already triggered: for the
+/// calls whose Rust function takes no cancellable (small file operations
+/// that cannot be interrupted half-way), so that a cancelled caller still
+/// gets the GLib behaviour of "cancelled before it started".
+pub(crate) fn check_cancelled(cancellable: Option<&gio::Cancellable>) -> Result<(), Fail> {
+    match cancellable {
+        Some(c) if gio::prelude::CancellableExt::is_cancelled(c) => {
+            Err(Fail::Error(stagehand::Error::Cancelled))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A `NULL`-terminated array of strings kept inside an object and handed
+/// out as `const char * const *` (transfer none, array zero-terminated=1).
+pub(crate) struct Strv {
+    // The CStrings own the bytes; `ptrs` points into their heap buffers,
+    // which do not move when the Strv does.
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl Strv {
+    pub(crate) fn new<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Strv {
+        let strings: Vec<CString> = items.into_iter().map(|s| cstring(s.as_ref())).collect();
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Strv {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+/// An optional string kept inside an object, as a nullable `const char *`.
+pub(crate) fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
 }
 
 /// A string kept inside a result object and handed out as `const char *`

@@ -44,6 +44,12 @@ pub mod stage;
 // The status snapshot.
 pub mod status;
 
+// The finalize-time cleanup stamp.
+pub mod cleanup;
+
+// The interrupted-operation guard (`stagehand_guard_*`).
+pub mod redline;
+
 mod guard;
 mod logging;
 
@@ -51,3 +57,8 @@ mod logging;
 /// says `guint` (cbindgen is told not to emit a typedef for it).
 #[allow(non_camel_case_types)]
 pub type guint = std::ffi::c_uint;
+
+/// GLib's `guint64`, named for the header like [`guint`] (a bare `u64`
+/// would need `<stdint.h>`, which the header does not include).
+#[allow(non_camel_case_types)]
+pub type guint64 = u64;

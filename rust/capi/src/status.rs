@@ -1,5 +1,5 @@
 //! The status snapshot: deployments in boot order, with stagehand's view of
-//! each. Later capabilities add getters here (health state, cleanup pending).
+//! each. Later capabilities add getters here (health state).
 
 use std::ffi::{c_char, CString};
 use std::ptr;
@@ -21,6 +21,7 @@ use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 /// change when the sysroot does; take a new one.
 pub struct StagehandStatus {
     deployments: Vec<StagehandDeploymentStatus>,
+    cleanup_pending: bool,
 }
 
 /// StagehandDeploymentStatus:
@@ -77,6 +78,7 @@ pub unsafe extern "C" fn stagehand_status(
         let cancellable = call.cancellable(cancellable)?;
         SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
         let status = stagehand::status(&sysroot)?;
+        let cleanup_pending = status.cleanup_pending;
         let deployments = status
             .deployments
             .into_iter()
@@ -87,7 +89,10 @@ pub unsafe extern "C" fn stagehand_status(
                 inner: d,
             })
             .collect();
-        Ok(Box::into_raw(Box::new(StagehandStatus { deployments })))
+        Ok(Box::into_raw(Box::new(StagehandStatus {
+            deployments,
+            cleanup_pending,
+        })))
     })
 }
 
@@ -140,6 +145,23 @@ pub unsafe extern "C" fn stagehand_status_get_deployment(
             c"index < stagehand_status_get_n_deployments (status)",
         )?;
         Ok(d.map_or(ptr::null(), |d| d as *const _))
+    })
+}
+
+/// stagehand_status_get_cleanup_pending:
+/// @status: a #StagehandStatus
+///
+/// Whether a cleanup stamp is present (a finalization happened and nothing
+/// has pruned after it yet). %TRUE also for a stamp that cannot be read:
+/// stagehand_pending_cleanup() says what it holds, or why it is corrupt.
+///
+/// Returns: %TRUE when a cleanup is pending
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_cleanup_pending(
+    status: *const StagehandStatus,
+) -> gboolean {
+    infallible(c"stagehand_status_get_cleanup_pending", GFALSE, |call| {
+        Ok(gbool(status_ref(call, status)?.cleanup_pending))
     })
 }
 

@@ -117,6 +117,47 @@ consumer_uses_the_header (OstreeSysroot *sysroot)
   n = status ? stagehand_status_get_n_deployments (status) : 0;
   return stagehand_stage_result_get_method (result) == STAGEHAND_STAGE_METHOD_STAGED && n > 0;
 }
+
+guint64 consumer_cleans_up (OstreeSysroot *sysroot);
+
+guint64
+consumer_cleans_up (OstreeSysroot *sysroot)
+{
+  g_autoptr(StagehandCleanupOptions) options = stagehand_cleanup_options_new ();
+  g_autoptr(StagehandCleanupReport) report = NULL;
+  g_autoptr(StagehandCleanupStamp) stamp = NULL;
+  g_autoptr(StagehandFinalizeResult) finalized = stagehand_record_finalized (sysroot, NULL, NULL);
+  const char *const *removed;
+
+  if (finalized && stagehand_finalize_result_get_outcome (finalized) != STAGEHAND_FINALIZE_OUTCOME_STAMPED)
+    return 0;
+  if (!stagehand_pending_cleanup (sysroot, &stamp, NULL, NULL) || stamp == NULL ||
+      stagehand_cleanup_stamp_get_kind (stamp) == STAGEHAND_CLEANUP_STAMP_KIND_NEWER)
+    return 0;
+  stagehand_cleanup_options_set_lock_timeout (options, 1000);
+  report = stagehand_autocleanup (sysroot, options, NULL, NULL);
+  if (report == NULL)
+    return 0;
+  removed = stagehand_cleanup_report_get_deployments_removed (report);
+  return stagehand_cleanup_report_get_bytes_freed (report) + (removed[0] != NULL);
+}
+
+int consumer_guards (const char *config);
+
+int
+consumer_guards (const char *config)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *digest = stagehand_guard_file_digest (config, NULL, &error);
+  g_autoptr(StagehandGuardToken) token = NULL;
+  g_autoptr(StagehandGuardStamp) done = NULL;
+
+  token = stagehand_guard_begin (NULL, "step", digest, NULL, &error);
+  if (token == NULL)
+    return g_error_matches (error, STAGEHAND_ERROR, STAGEHAND_ERROR_ALREADY_COMPLETE) ? 0 : 1;
+  done = stagehand_guard_commit (token, NULL, &error);
+  return done != NULL && stagehand_guard_stamp_get_phase (done) == STAGEHAND_GUARD_PHASE_COMPLETE ? 0 : 1;
+}
 "#;
 
 fn compile(compiler: &str, lang: &str, extra: &[&str]) {

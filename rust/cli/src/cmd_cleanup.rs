@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use stagehand::assessment::{Armed, BootAssessment};
 use stagehand::{CleanupOptions, CleanupReport, CleanupStamp};
 
 use crate::{print_json, CliError};
@@ -15,6 +16,10 @@ pub struct FinalizeStampArgs {
     /// (run by stagehand-finalize-record.service when it stops).
     #[arg(long)]
     record: bool,
+    /// The configuration file: after a finalization, the boot counter it
+    /// selects is armed for the new default deployment.
+    #[arg(long, value_name = "FILE", default_value = stagehand::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -56,10 +61,38 @@ pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), 
     // in our mount namespace, so the stamp can be written.
     let lock = crate::lock(cli, &sysroot)?;
     let outcome = stagehand::record_finalized(&lock, None)?;
+    // The same evidence that writes the stamp arms the boot counter: the
+    // deployment became the default now, not when it was staged.
+    let armed = match &outcome {
+        stagehand::FinalizeOutcome::Stamped { deployment, .. } => {
+            let armed = stagehand::Config::load(&args.config)
+                .and_then(|cfg| BootAssessment::new(lock.sysroot(), cfg))
+                .and_then(|ba| ba.arm_finalized(&lock, deployment));
+            match armed {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    // The stamp is written; report the counter failure
+                    // after saying so.
+                    println!("{outcome}");
+                    return Err(e.into());
+                }
+            }
+        }
+        _ => None,
+    };
     if args.json {
-        print_json(&outcome);
+        let mut v = serde_json::to_value(&outcome).expect("serializable");
+        v["counter"] = serde_json::to_value(&armed).expect("serializable");
+        print_json(&v);
     } else {
         println!("{outcome}");
+        match &armed {
+            Some(Armed::Armed { backend, tries, .. }) => {
+                println!("armed the {backend} boot counter: {tries} tries")
+            }
+            Some(Armed::Skipped { reason, .. }) => println!("boot counter not armed: {reason}"),
+            None => {}
+        }
     }
     Ok(())
 }

@@ -1,9 +1,17 @@
-//! Health subcommands: `mark-good`, `mark-bad`, `assess`, `denylist`,
-//! `health reset`, and the health part of `status`.
+//! Health subcommands: `mark-good`, `mark-bad`, `assess`, `health-deadline`,
+//! `denylist`, `health reset`, and the health part of `status`.
+//!
+//! `assess`, `mark-good`, `mark-bad` and `health-deadline` go through
+//! [`stagehand::assessment::BootAssessment`]: the configuration file picks
+//! the boot counter, which supplies the evidence and is blessed or disarmed
+//! along with the health transition.
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use stagehand::assessment::{self, BootAssessment, Deadline};
 use stagehand::health::{self, State};
-use stagehand::{BootEvidence, DeploymentId, HealthOptions};
+use stagehand::{config, BootEvidence, Config, DeploymentId, HealthOptions};
 
 use crate::{lock, print_json, Cli, CliError};
 
@@ -14,11 +22,36 @@ pub(crate) struct KeepArgs {
     /// (saves one deployment's space in /boot; stagehand's existing pins are released).
     #[arg(long)]
     pub no_keep_known_good: bool,
+    /// The configuration file (keep-two-known-good, boot counter, deadline).
+    #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
 }
 
 impl KeepArgs {
-    pub fn options(&self) -> HealthOptions {
-        HealthOptions::new().keep_known_good(!self.no_keep_known_good)
+    /// The configuration file's settings.
+    pub fn config(&self) -> Result<Config, CliError> {
+        Ok(Config::load(&self.config)?)
+    }
+
+    /// Health options: the configuration's `keep-two-known-good`, unless
+    /// `--no-keep-known-good` turns it off.
+    pub fn options_with(&self, cfg: &Config) -> HealthOptions {
+        HealthOptions::new().keep_known_good(cfg.keep_two_known_good && !self.no_keep_known_good)
+    }
+
+    /// Health options from the configuration file and the flag.
+    pub fn health(&self) -> Result<HealthOptions, CliError> {
+        Ok(self.options_with(&self.config()?))
+    }
+
+    /// The configured boot counter, and the health options.
+    fn assessment(
+        &self,
+        sysroot: &stagehand::ostree::Sysroot,
+    ) -> Result<(BootAssessment, HealthOptions), CliError> {
+        let cfg = self.config()?;
+        let opts = self.options_with(&cfg);
+        Ok((BootAssessment::new(sysroot, cfg)?, opts))
     }
 }
 
@@ -60,15 +93,38 @@ pub(crate) enum HealthCmd {
     /// Assess this boot (early at boot): count it, and decide whether newer
     /// deployments on trial failed to boot.
     Assess {
-        /// What the bootloader says about how this boot's entry was chosen.
-        #[arg(long, value_enum, default_value = "unknown")]
-        evidence: EvidenceArg,
+        /// What the bootloader says about how this boot's entry was chosen
+        /// (default: read it from the configured boot counter).
+        #[arg(long, value_enum)]
+        evidence: Option<EvidenceArg>,
         /// With --evidence fallback: how many tries the entry had.
         #[arg(long, value_name = "N")]
         tries: Option<u32>,
         #[command(flatten)]
         keep: KeepArgs,
         /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The health deadline (run at boot by stagehand-health-deadline.service):
+    /// wait until the configured deadline after boot; if the booted deployment
+    /// is still on trial then, mark it bad and, with auto-reboot, reboot into
+    /// the rollback.
+    HealthDeadline {
+        /// Do not wait: the deadline is now (a health check failed for good).
+        #[arg(long)]
+        now: bool,
+        /// The command that reboots (with auto-reboot), split at whitespace.
+        #[arg(
+            long,
+            value_name = "CMD",
+            env = "STAGEHAND_REBOOT_COMMAND",
+            default_value = "systemctl reboot"
+        )]
+        reboot_command: String,
+        #[command(flatten)]
+        keep: KeepArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -124,10 +180,12 @@ pub(crate) fn run(
 ) -> Result<(), CliError> {
     match cmd {
         HealthCmd::MarkGood { keep, json } => {
+            let (ba, opts) = keep.assessment(sysroot)?;
             let lock = lock(cli, sysroot)?;
-            let out = health::mark_good(&lock, &keep.options(), None)?;
+            let full = ba.mark_good(&lock, &opts, None)?;
+            let out = &full.outcome;
             if *json {
-                print_json(&out);
+                print_json(&full);
             } else {
                 println!("marked {} good", out.deployment);
                 if out.undenylisted {
@@ -142,6 +200,12 @@ pub(crate) fn run(
                         ids(&out.removed)
                     );
                 }
+                if full.blessed {
+                    println!("blessed the {} boot counter", full.backend);
+                }
+                if !full.disarmed.is_empty() {
+                    println!("stopped the boot counter of {}", ids(&full.disarmed));
+                }
             }
         }
         HealthCmd::MarkBad {
@@ -150,20 +214,22 @@ pub(crate) fn run(
             keep,
             json,
         } => {
+            let (ba, opts) = keep.assessment(sysroot)?;
             let lock = lock(cli, sysroot)?;
             let target = deployment
                 .as_deref()
                 .map(|spec| DeploymentId::resolve(spec, sysroot))
                 .transpose()?;
-            let out = health::mark_bad(
+            let full = ba.mark_bad(
                 &lock,
                 target.as_ref(),
                 reason.as_deref().unwrap_or(""),
-                &keep.options(),
+                &opts,
                 None,
             )?;
+            let out = &full.outcome;
             if *json {
-                print_json(&out);
+                print_json(&full);
             } else {
                 println!(
                     "{} {} bad: {}; commit {} is denylisted",
@@ -191,6 +257,9 @@ pub(crate) fn run(
                 if out.reboot_needed {
                     println!("reboot needed: the running system is the failed deployment");
                 }
+                if !full.disarmed.is_empty() {
+                    println!("stopped the boot counter of {}", ids(&full.disarmed));
+                }
             }
         }
         HealthCmd::Assess {
@@ -199,22 +268,35 @@ pub(crate) fn run(
             keep,
             json,
         } => {
-            let evidence = match evidence {
+            let explicit = evidence.map(|e| match e {
                 EvidenceArg::Unknown => BootEvidence::Unknown,
                 EvidenceArg::Fallback => BootEvidence::Fallback { tries: *tries },
                 EvidenceArg::Manual => BootEvidence::ManualChoice,
-            };
+            });
+            let (ba, opts) = keep.assessment(sysroot)?;
             let lock = lock(cli, sysroot)?;
-            let v = health::assess(&lock, &evidence, &keep.options(), None)?;
+            let a = ba.assess(&lock, explicit, &opts, None)?;
             if *json {
-                print_json(&v);
+                print_json(&a);
             } else {
-                println!("{}", v.message);
-                if v.reboot_needed {
+                println!("{}", a.verdict.message);
+                if let Some(e) = &a.counter_error {
+                    println!("the {} boot counter could not be read: {e}", a.backend);
+                }
+                if !a.disarmed.is_empty() {
+                    println!("stopped the boot counter of {}", ids(&a.disarmed));
+                }
+                if a.verdict.reboot_needed {
                     println!("reboot needed");
                 }
             }
         }
+        HealthCmd::HealthDeadline {
+            now,
+            reboot_command,
+            keep,
+            json,
+        } => deadline(cli, sysroot, *now, reboot_command, keep, *json)?,
         HealthCmd::Denylist { action } => match action {
             DenylistCmd::List { json } => {
                 let list = health::denylist(sysroot)?;
@@ -259,6 +341,88 @@ pub(crate) fn run(
                 }
             }
         },
+    }
+    Ok(())
+}
+
+/// `stagehand health-deadline`: the deadline unit's command.
+fn deadline(
+    cli: &Cli,
+    sysroot: &stagehand::ostree::Sysroot,
+    now: bool,
+    reboot_command: &str,
+    keep: &KeepArgs,
+    json: bool,
+) -> Result<(), CliError> {
+    let (ba, opts) = keep.assessment(sysroot)?;
+    let booted = sysroot.booted_deployment().ok_or_else(|| {
+        stagehand::Error::NotBooted("the health deadline applies to the booted deployment".into())
+    })?;
+    let id = DeploymentId::of(&booted);
+    // Before waiting, a cheap look: a deployment not on trial has no deadline.
+    let on_trial = |sysroot: &stagehand::ostree::Sysroot| -> Result<bool, CliError> {
+        Ok(health::read(sysroot)?
+            .entry(&id)
+            .is_some_and(|e| e.on_trial()))
+    };
+    if !on_trial(sysroot)? {
+        if json {
+            print_json(&Deadline::NotOnTrial { booted: id });
+        } else {
+            println!("{id} is not on trial: no deadline");
+        }
+        return Ok(());
+    }
+    if !now {
+        let wait = assessment::remaining(ba.config().health_deadline, assessment::since_boot()?);
+        if !wait.is_zero() {
+            log::info!(
+                "{id} is on trial: waiting {}s for boot-complete.target",
+                wait.as_secs()
+            );
+            std::thread::sleep(wait);
+        }
+    }
+    // The lock reloads the sysroot: mark-good may have run meanwhile.
+    let lock = lock(cli, sysroot)?;
+    let out = ba.deadline(&lock, &opts, None)?;
+    if json {
+        print_json(&out);
+    }
+    let Deadline::Missed(bad) = out else {
+        if !json {
+            println!("{id} is not on trial any more: nothing to do");
+        }
+        return Ok(());
+    };
+    if !json {
+        println!(
+            "marked {} bad: {}; commit {} is denylisted",
+            bad.outcome.deployment, bad.outcome.reason, bad.outcome.denylisted
+        );
+        if let Some(d) = &bad.outcome.default {
+            println!("default deployment: {d}");
+        }
+    }
+    if bad.reboot {
+        drop(lock);
+        log::warn!("auto-reboot: rebooting into the rollback ({reboot_command})");
+        if !json {
+            println!("rebooting into the rollback");
+        }
+        let argv: Vec<&str> = reboot_command.split_whitespace().collect();
+        let (prog, args) = argv
+            .split_first()
+            .ok_or_else(|| CliError::Other("--reboot-command is empty".into()))?;
+        let st = std::process::Command::new(prog)
+            .args(args)
+            .status()
+            .map_err(|e| CliError::Other(format!("running {reboot_command}: {e}")))?;
+        if !st.success() {
+            return Err(CliError::Other(format!("{reboot_command} failed ({st})")));
+        }
+    } else if bad.outcome.reboot_needed && !json {
+        println!("reboot needed to leave the failed deployment (auto-reboot is off)");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cmd_bootloader;
 mod cmd_cleanup;
 mod cmd_guard;
 mod cmd_health;
@@ -98,6 +99,8 @@ enum Cmd {
     Hooks(cmd_hooks::HooksArgs),
     #[command(flatten)]
     Health(cmd_health::HealthCmd),
+    /// The bootloader's boot counter: status, arm, bless, disarm, and the GRUB script.
+    Bootloader(cmd_bootloader::BootloaderArgs),
     /// Run a full update cycle on a throwaway sysroot, printing each step (needs root).
     Demo {
         /// Files in each generated commit.
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Cmd::FinalizeStamp(a) => return cmd_cleanup::finalize_stamp(&cli, a),
         Cmd::Autocleanup(a) => return cmd_cleanup::autocleanup(&cli, a),
+        Cmd::Bootloader(args) => return cmd_bootloader::run(&cli.sysroot, args),
         _ => {}
     }
     let sysroot = stagehand::open_sysroot(&cli.sysroot, None)?;
@@ -205,7 +209,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut opts = StageOptions::new(rev.clone())
                 .lock_finalization(*lock_finalization)
                 .allow_denylisted(*allow_denylisted)
-                .health(keep.options());
+                .health(keep.health()?);
             if let Some(s) = stateroot {
                 opts = opts.stateroot(s.clone());
             }
@@ -291,7 +295,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         },
         Cmd::Hooks(args) => cmd_hooks::run(&cli, &sysroot, args)?,
         Cmd::Health(c) => cmd_health::run(&cli, &sysroot, c)?,
-        Cmd::Demo { .. } | Cmd::Guard(_) | Cmd::FinalizeStamp(_) | Cmd::Autocleanup(_) => {
+        Cmd::Demo { .. }
+        | Cmd::Guard(_)
+        | Cmd::FinalizeStamp(_)
+        | Cmd::Autocleanup(_)
+        | Cmd::Bootloader(_) => {
             unreachable!()
         }
     }

@@ -127,8 +127,14 @@ pub fn boot_token() -> Result<String> {
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
     let token = glib::uuid_string_random().to_string();
-    // Callers hold the sysroot lock: a temporary token is a killed writer's.
+    // Atomic (a reader sees no token or the whole one) but not fsynced: /run
+    // is a tmpfs that a power cut empties anyway, so an fsync would only
+    // cost two system calls at every boot and make no promise.
+    let tmp = dir.join(format!(".boot-token.tmp{}", std::process::id()));
+    // Callers hold the sysroot lock: a temporary token is a killed writer's
+    // (found by the crash sweep).
     fsutil::remove_stale_temporaries(path);
-    fsutil::write_atomic(path, format!("{token}\n").as_bytes())?;
+    std::fs::write(&tmp, format!("{token}\n")).io_ctx("writing", &tmp)?;
+    std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
     Ok(token)
 }

@@ -45,6 +45,9 @@
 //! (`src/bin/stagehand-testbed.rs`): it builds a sysroot with the commits
 //! asked for, boots it, runs the program inside with the checksums in
 //! `STAGEHAND_TEST_*` environment variables, and exits with its status.
+//! With `--boots N` it reboots into whatever the bootloader picks next and
+//! runs the program again, for behaviour that spans a reboot (a stamp
+//! written at shutdown, acted on at the next boot).
 
 #![deny(missing_docs)]
 #![deny(unused_must_use)]

@@ -118,12 +118,93 @@ fn exit_status_and_signals_pass_through() {
 }
 
 #[test]
+fn boots_reboot_into_what_the_first_boot_finalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = script(
+        dir.path(),
+        "two-boots.sh",
+        r#"
+test "$STAGEHAND_TEST_BOOTS" = 2
+case "$STAGEHAND_TEST_BOOT" in
+1)
+    test "$STAGEHAND_TEST_BOOTED_COMMIT" = "$STAGEHAND_TEST_COMMIT_1_0"
+    ostree admin deploy --stage "$STAGEHAND_TEST_COMMIT_2_0" >&2
+    echo kept > /var/boot1-file
+    echo gone > /run/boot1-file
+    echo "ok 1 staged"
+    # The runner runs no shutdown step: this program does.
+    ostree admin finalize-staged >&2
+    ;;
+2)
+    # The bootloader's choice is now 2.0, booted, with 1.0 as rollback.
+    test "$STAGEHAND_TEST_BOOTED_COMMIT" = "$STAGEHAND_TEST_COMMIT_2_0"
+    ostree admin status | grep -q "^\* testos $STAGEHAND_TEST_COMMIT_2_0\.0"
+    ostree admin status | grep -q "^  testos $STAGEHAND_TEST_COMMIT_1_0\.0 (rollback)"
+    # /var carries over, /run does not.
+    test "$(cat /var/boot1-file)" = kept
+    test ! -e /run/boot1-file
+    echo "ok 2 rebooted"
+    exit 3
+    ;;
+*) exit 90 ;;
+esac
+"#,
+    );
+    let out = run(&[
+        "run", "--deploy", "1.0", "--commit", "2.0", "--boots", "2", "--", &prog,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    // The first boot's stdout is a TAP comment; the last boot's is as is.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "# boot 1: ok 1 staged\nok 2 rebooted\n",
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_failing_boot_ends_the_run_with_its_status() {
+    let out = run(&[
+        "run",
+        "--deploy",
+        "1.0",
+        "--boots",
+        "3",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo \"boot $STAGEHAND_TEST_BOOT of $STAGEHAND_TEST_BOOTS\"; test $STAGEHAND_TEST_BOOT -lt 2 || exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    // No third boot.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "# boot 1: boot 1 of 3\n# boot 2: boot 2 of 3\n",
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
 fn usage_errors_are_the_runners_own_status() {
     for args in [
         &["run", "--deploy", "1.0"][..],
         &["run", "--commit", "2.0", "--", "true"][..],
         &["run", "--not-bootable", "--", "true"][..],
         &["run", "--deploy", "1.0", "--not-bootable", "--", "true"][..],
+        &["run", "--deploy", "1.0", "--boots", "0", "--", "true"][..],
+        &["run", "--deploy", "1.0", "--boots", "x", "--", "true"][..],
+        &[
+            "run",
+            "--deploy",
+            "1.0",
+            "--no-boot",
+            "--boots",
+            "2",
+            "--",
+            "true",
+        ][..],
         &["frobnicate"][..],
     ] {
         let out = run(args);

@@ -14,6 +14,8 @@
 //!                       (default testos/stable)
 //!   --no-boot           run PROGRAM on the host against the sysroot's path
 //!                       instead of inside the booted default deployment
+//!   --boots N           boot N times in a row (default 1), running PROGRAM
+//!                       in each boot (see "Several boots" below)
 //!   --expose DIR        make the host directory DIR visible inside
 //!   --env KEY=VALUE     set KEY for PROGRAM (repeatable)
 //! ```
@@ -39,6 +41,25 @@
 //! | `STAGEHAND_TEST_BRANCH` | the default branch (`testos/stable`) |
 //! | `STAGEHAND_TEST_COMMIT_<V>` | the checksum of version `V`, with every character that is not a letter or digit turned into `_` (`2.0` → `STAGEHAND_TEST_COMMIT_2_0`) |
 //! | `STAGEHAND_TEST_BOOTED_COMMIT` | the checksum of the deployment that is booted (the default one) |
+//! | `STAGEHAND_TEST_BOOT` | which boot this is, from `1` (only when booted) |
+//! | `STAGEHAND_TEST_BOOTS` | how many boots the run has (`--boots`, only when booted) |
+//!
+//! ## Several boots
+//!
+//! Some behaviour spans a reboot: a shutdown step that writes a stamp, and
+//! a boot step that acts on it. With `--boots N`, when PROGRAM exits with 0,
+//! the machine is powered off (no shutdown step runs: PROGRAM runs what it
+//! wants run at shutdown, for instance `ostree admin finalize-staged`, itself),
+//! and the deployment the bootloader now picks (the first of `ostree admin
+//! status`) is booted and PROGRAM runs again, with `STAGEHAND_TEST_BOOT` one
+//! higher. The sysroot, `/var` and `/boot` carry over; `/run` and `/tmp` are
+//! new. The first boot that fails ends the run with its status.
+//!
+//! Every line PROGRAM writes to stdout in a boot but the last is passed on
+//! as `# boot I: LINE`, a TAP comment, so a TAP producer (a GTest program with
+//! `--tap`) run in several boots still makes one TAP document: the earlier
+//! boots' results are in the log and decide the run through their exit
+//! status, the last boot's are the ones `meson test` counts.
 //!
 //! Its stdout and stderr are the runner's (so TAP output reaches `meson
 //! test`); the runner's own messages go to stderr. The exit status is
@@ -50,12 +71,12 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
 use stagehand_testbed::{Commit, Testbed, DEFAULT_BRANCH, HOST_PREFIX, OSTREE_ENV};
 
 const USAGE: &str = "usage: stagehand-testbed run [--deploy V[,V...]] [--commit V [--not-bootable] [--branch B]]... \
-[--no-boot] [--expose DIR]... [--env KEY=VALUE]... -- PROGRAM [ARGS...]";
+[--no-boot | --boots N] [--expose DIR]... [--env KEY=VALUE]... -- PROGRAM [ARGS...]";
 
 #[derive(Debug)]
 struct CommitSpec {
@@ -69,6 +90,7 @@ struct CommitSpec {
 struct Spec {
     commits: Vec<CommitSpec>,
     boot: bool,
+    boots: u32,
     expose: Vec<PathBuf>,
     env: Vec<(String, String)>,
     argv: Vec<OsString>,
@@ -77,6 +99,7 @@ struct Spec {
 fn parse(args: Vec<OsString>) -> Result<Spec, String> {
     let mut spec = Spec {
         boot: true,
+        boots: 1,
         ..Spec::default()
     };
     let mut it = args.into_iter();
@@ -128,6 +151,14 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
                     .branch = Some(b);
             }
             "--no-boot" => spec.boot = false,
+            "--boots" => {
+                let v = value(&mut it, &arg)?;
+                spec.boots = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("--boots {v:?}: expected a number from 1"))?;
+            }
             "--expose" => spec.expose.push(value(&mut it, &arg)?.into()),
             "--env" => {
                 let kv = value(&mut it, &arg)?;
@@ -142,6 +173,9 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
     }
     if spec.argv.is_empty() {
         return Err("no program given after --".into());
+    }
+    if !spec.boot && spec.boots != 1 {
+        return Err("--boots needs booting; it cannot go with --no-boot".into());
     }
     if spec.boot && !spec.commits.iter().any(|c| c.deploy) {
         return Err("booting needs at least one --deploy".into());
@@ -244,7 +278,8 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
         }
         env.push((commit_var(&c.version), checksum));
     }
-    if let Some(b) = &booted_commit {
+    // Booted, each boot names the deployment it booted (below).
+    if let (Some(b), false) = (&booted_commit, spec.boot) {
         env.push(("STAGEHAND_TEST_BOOTED_COMMIT".into(), b.clone()));
     }
     env.extend(spec.env.iter().cloned());
@@ -282,9 +317,9 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
     for d in &tr.expose {
         tb.expose(d);
     }
-    let mut m = tb.boot_default();
     env.push(("STAGEHAND_TEST_SYSROOT".into(), "/".into()));
     env.push(("STAGEHAND_TEST_BOOTED".into(), "1".into()));
+    env.push(("STAGEHAND_TEST_BOOTS".into(), spec.boots.to_string()));
     if !tr.lib_dirs.is_empty() {
         let inside: Vec<String> = tr
             .lib_dirs
@@ -293,17 +328,66 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
             .collect();
         env.push(("LD_LIBRARY_PATH".into(), inside.join(":")));
     }
-    for (k, v) in &env {
-        m.setenv(k, v);
+    for boot in 1..=spec.boots {
+        // What the bootloader picks now: the first deployment, which a
+        // finalization in the previous boot may have changed.
+        let mut m = tb.boot_default();
+        for (k, v) in &env {
+            m.setenv(k, v);
+        }
+        m.setenv("STAGEHAND_TEST_BOOT", &boot.to_string());
+        let booted = m.booted().checksum.clone();
+        m.setenv("STAGEHAND_TEST_BOOTED_COMMIT", &booted);
+        eprintln!(
+            "stagehand-testbed: boot {boot}/{}: booted {}; running {:?}",
+            spec.boots,
+            m.booted().id(),
+            argv
+        );
+        let mut cmd = m.command(&argv);
+        if boot == spec.boots {
+            return cmd
+                .status()
+                .map_err(|e| format!("running {:?}: {e}", argv[0]));
+        }
+        let status = run_commented(&mut cmd, boot)?;
+        if !status.success() {
+            eprintln!("stagehand-testbed: boot {boot} failed ({status}); not booting again");
+            return Ok(status);
+        }
+        // Power off: dropping the machine kills its namespace.
+        drop(m);
     }
-    eprintln!(
-        "stagehand-testbed: booted {}; running {:?}",
-        m.booted().id(),
-        argv
-    );
-    m.command(&argv)
-        .status()
-        .map_err(|e| format!("running {:?}: {e}", argv[0]))
+    unreachable!("the last boot returns")
+}
+
+/// Run `cmd` with each line of its stdout passed on to ours as a TAP
+/// comment, `# boot I: LINE`.
+fn run_commented(cmd: &mut Command, boot: u32) -> Result<ExitStatus, String> {
+    use std::io::{BufRead, Write};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {cmd:?}: {e}"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = Vec::new();
+    let mut out = std::io::stdout().lock();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let _ = writeln!(out, "# boot {boot}: {}", text.trim_end_matches('\n'));
+            }
+            Err(e) => return Err(format!("reading the output of {cmd:?}: {e}")),
+        }
+    }
+    let _ = out.flush();
+    child
+        .wait()
+        .map_err(|e| format!("waiting for {cmd:?}: {e}"))
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,219 @@
+// stagehand for C++ daemons: staged deployment, the finalization lock,
+// the finalize-time cleanup stamp and the interrupted-operation guard.
+//
+//   #include <stagehand-cxx/stagehand.hpp>
+//   pkg-config --cflags --libs stagehand-cxx-1        (docs/cxx.md)
+//
+// The types (stagehand::StageOutcome, stagehand::Status, ...) and the
+// option builders come from the generated cxx bridge, "stagehand-cxx/bridge.h";
+// the functions below wrap its `stagehand::raw` functions one to one, with the
+// same names and arguments, so that a failure is thrown as stagehand::Error
+// (with the C library's error code) instead of cxx's rust::Error.
+//
+// Conventions, as in the C library (docs/c-api.md):
+// - `sysroot` is the caller's OstreeSysroot, created and loaded by the
+//   caller. Functions marked "lock held" need the sysroot lock, taken by the
+//   caller with ostree_sysroot_lock() or stagehand::sysroot_lock() and
+//   released with ostree_sysroot_unlock(). Before they read the deployment
+//   list they reload the sysroot if it changed on disk.
+// - `cancellable` may be nullptr. Cancellation throws ErrorCode::Cancelled.
+// - Every function may be called from any thread; one sysroot is not to be
+//   used from two threads at once.
+// - Strings are UTF-8 (rust::Str / rust::String); lists are rust::Vec.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+// cxx's runtime header first: the bridge header carries only the parts of
+// it that its declarations need, and rust::Error, which detail::call
+// catches, is not one of them.
+#include "rust/cxx.h"
+#include "stagehand-cxx/bridge.h"
+
+namespace stagehand {
+
+// A failed stagehand call. code() is the kind (the same numbers as the C
+// library's STAGEHAND_ERROR domain, see docs/errors.md), what() the message
+// the C library puts in its GError.
+class Error : public std::runtime_error {
+public:
+  Error(ErrorCode code, const std::string &message)
+      : std::runtime_error(message), code_(code) {}
+
+  ErrorCode code() const noexcept { return code_; }
+
+  // The code's stable name: "unknown-revision", "interrupted", ...
+  std::string nick() const { return std::string(error_code_nick(code_)); }
+
+  bool matches(ErrorCode code) const noexcept { return code_ == code; }
+
+private:
+  ErrorCode code_;
+};
+
+namespace detail {
+
+// Turn the message of a rust::Error thrown by the bridge,
+//   "stagehand-error <code> <nick>: <message>",
+// into a stagehand::Error. The prefix is checked strictly (digits, then the
+// nick that belongs to that number); anything else keeps the whole text as
+// the message of an ErrorCode::Failed error, so no failure is ever lost.
+inline Error to_error(const char *what) {
+  static const char prefix[] = "stagehand-error ";
+  const std::size_t prefix_len = sizeof prefix - 1;
+  if (what == nullptr)
+    return Error(ErrorCode::Failed, "(no message)");
+  if (std::strncmp(what, prefix, prefix_len) == 0) {
+    const char *p = what + prefix_len;
+    const char *digits = p;
+    std::int32_t number = 0;
+    while (*p >= '0' && *p <= '9' && p - digits < 9)
+      number = number * 10 + (*p++ - '0');
+    if (p > digits && *p == ' ') {
+      const char *nick = ++p;
+      while ((*p >= 'a' && *p <= 'z') || *p == '-')
+        p++;
+      const ErrorCode code = static_cast<ErrorCode>(number);
+      const rust::Str expected = error_code_nick(code);
+      if (p > nick && p[0] == ':' && p[1] == ' ' &&
+          expected.size() == static_cast<std::size_t>(p - nick) &&
+          std::memcmp(expected.data(), nick, expected.size()) == 0)
+        return Error(code, std::string(p + 2));
+    }
+  }
+  return Error(ErrorCode::Failed, what);
+}
+
+// Run a raw bridge call, rethrowing its rust::Error as stagehand::Error.
+template <typename F> auto call(F &&f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const rust::Error &e) {
+    throw to_error(e.what());
+  }
+}
+
+} // namespace detail
+
+// ---------------------------------------------------------------- staging
+
+// Take the sysroot lock, waiting up to timeout_ms while another process holds
+// it (ErrorCode::Locked after that), then reload the sysroot if it changed.
+// Release it with ostree_sysroot_unlock().
+inline void sysroot_lock(OstreeSysroot &sysroot, std::uint32_t timeout_ms,
+                         GCancellable *cancellable = nullptr) {
+  detail::call([&] { raw::sysroot_lock(sysroot, timeout_ms, cancellable); });
+}
+
+// Lock held. Stage options.revision on a booted system (finalized at
+// shutdown), or deploy it fully on a sysroot that is not booted.
+inline StageOutcome stage(OstreeSysroot &sysroot, const StageOptions &options,
+                          GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::stage(sysroot, options, cancellable); });
+}
+
+// Lock held. Remove the staged deployment and the finalization lock.
+inline UnstageOutcome unstage(OstreeSysroot &sysroot,
+                              GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::unstage(sysroot, cancellable); });
+}
+
+// Keep the staged deployment staged across shutdowns (booted systems only:
+// ErrorCode::NotBooted otherwise). The sysroot lock is not needed.
+inline void lock_finalization(OstreeSysroot &sysroot,
+                              GCancellable *cancellable = nullptr) {
+  detail::call([&] { raw::lock_finalization(sysroot, cancellable); });
+}
+
+// Let the staged deployment be finalized at the next shutdown. Returns
+// whether finalization was locked. The sysroot lock is not needed.
+inline bool unlock_finalization(OstreeSysroot &sysroot,
+                                GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::unlock_finalization(sysroot, cancellable); });
+}
+
+// Deployments (staged first, then in boot order) with stagehand's state.
+inline Status status(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::status(sysroot, cancellable); });
+}
+
+// Parse "stateroot:checksum.serial" (ErrorCode::InvalidArgument otherwise).
+inline DeploymentId parse_deployment_id(rust::Str id) {
+  return detail::call([&] { return raw::parse_deployment_id(id); });
+}
+
+// ------------------------------------------------- finalize-time cleanup
+
+// Whether a cleanup is pending (kind != CleanupStampKind::None) and what the
+// stamp says. One file read, no lock; ErrorCode::Corrupt for a stamp that
+// cannot be read or parsed (it is left in place).
+inline CleanupStamp pending_cleanup(OstreeSysroot &sysroot,
+                                    GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::pending_cleanup(sysroot, cancellable); });
+}
+
+// Take the sysroot lock (waiting as options say), prune when a stamp asks
+// for it, then remove the stamp. The lock must NOT be held by the caller.
+inline CleanupReport autocleanup(OstreeSysroot &sysroot, const CleanupOptions &options,
+                                 GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::autocleanup(sysroot, options, cancellable); });
+}
+
+// Lock held. The cleanup itself: with force, even without a (readable) stamp.
+inline CleanupReport run_cleanup(OstreeSysroot &sysroot, bool force,
+                                 GCancellable *cancellable = nullptr) {
+  return detail::call([&] { return raw::run_cleanup(sysroot, force, cancellable); });
+}
+
+// ------------------------------------------- interrupted-operation guard
+//
+// dir: the stamp directory (guard_default_dir(); stagehand never creates it).
+// digest: the hex digest of the step's configuration, or "" for none.
+
+// Cross the red line: durably record that step `name` started. Throws
+// ErrorCode::Interrupted (started and never completed), AlreadyComplete
+// (completed with this digest: skip the step) or ConfigChanged (completed
+// with another digest).
+inline rust::Box<GuardToken> guard_begin(rust::Str dir, rust::Str name,
+                                         rust::Str digest = "") {
+  return detail::call([&] { return raw::guard_begin(dir, name, digest); });
+}
+
+// Start the step afresh whatever the record says (the administrator's override).
+inline rust::Box<GuardToken> guard_begin_forced(rust::Str dir, rust::Str name,
+                                                rust::Str digest = "") {
+  return detail::call([&] { return raw::guard_begin_forced(dir, name, digest); });
+}
+
+// A token for a step an earlier process began (and is to be committed now).
+inline rust::Box<GuardToken> guard_resume(rust::Str dir, rust::Str name,
+                                          rust::Str digest = "") {
+  return detail::call([&] { return raw::guard_resume(dir, name, digest); });
+}
+
+// Mark the step complete, durably. Consumes the token: std::move(token).
+inline GuardStamp guard_commit(rust::Box<GuardToken> token) {
+  return detail::call([&] { return raw::guard_commit(std::move(token)); });
+}
+
+// The step's stamp; phase GuardPhase::Absent when there is none.
+inline GuardStamp guard_status(rust::Str dir, rust::Str name) {
+  return detail::call([&] { return raw::guard_status(dir, name); });
+}
+
+// Forget the step. Returns whether there was a stamp.
+inline bool guard_reset(rust::Str dir, rust::Str name) {
+  return detail::call([&] { return raw::guard_reset(dir, name); });
+}
+
+// The SHA-256 of a file (a configuration), as a digest for guard_begin().
+inline rust::String guard_file_digest(rust::Str path) {
+  return detail::call([&] { return raw::guard_file_digest(path); });
+}
+
+} // namespace stagehand

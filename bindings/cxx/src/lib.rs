@@ -1,0 +1,1101 @@
+//! # stagehand-cxx
+//!
+//! The C++ binding of stagehand: a [`cxx`] bridge for C++ update daemons
+//! such as rpm-ostree's, which talk to Rust through cxx bridges and pass
+//! their GObjects across as opaque types.
+//!
+//! Thin by design, like the C ABI: every function converts its arguments,
+//! calls the `stagehand` crate and converts the result. If the Rust API
+//! cannot do something, neither can the bridge.
+//!
+//! The C++ side is two headers under `include/stagehand-cxx/`:
+//!
+//! - `bridge.h`, generated from [`ffi`] by cxx-build and committed
+//!   (`tests/header.rs` fails when it drifts): the shared structs and enums
+//!   in `namespace stagehand`, the opaque option builders and the guard
+//!   token, and the fallible functions in `namespace stagehand::raw`, which
+//!   throw cxx's `rust::Error`;
+//! - `stagehand.hpp`, written by hand: one inline wrapper per `raw`
+//!   function, same name and arguments (with `GCancellable *cancellable =
+//!   nullptr`), that rethrows the error as `stagehand::Error`, whose
+//!   `code()` is the `STAGEHAND_ERROR` code of the C library.
+//!
+//! ## How the error code reaches C++
+//!
+//! cxx turns an `Err` into a `rust::Error` that carries only a message. So
+//! the message of every error crossing the bridge starts with a fixed,
+//! machine-readable prefix ([`ERROR_PREFIX`]):
+//!
+//! ```text
+//! stagehand-error 7 unknown-revision: revision "nope" is not in the sysroot repository
+//! ```
+//!
+//! — the `ErrorCode` number, its nick, then `": "` and exactly the message
+//! the C library puts in its `GError`. `stagehand.hpp` parses the prefix
+//! (strictly; anything malformed becomes `ErrorCode::Failed` with the whole
+//! text, so no error is ever lost) and throws `stagehand::Error` with
+//! `code()`, `nick()` and `what()` (the message without the prefix).
+//!
+//! ## Conventions (the C ABI's, `docs/c-api.md`)
+//!
+//! - The caller owns the sysroot: every function takes the caller's
+//!   `OstreeSysroot &`, loaded by the caller; functions that change
+//!   deployments need the sysroot lock held by the caller
+//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]) and reload the sysroot if
+//!   it changed on disk.
+//! - `GCancellable *` may be null. A wrong object type is
+//!   `ErrorCode::InvalidArgument` (C++ references cannot be null).
+//! - A panic never unwinds into C++ (that would abort the daemon): it
+//!   becomes `ErrorCode::Failed`, "internal error ... please report it".
+//! - Log messages go to GLib's logging in the `stagehand` domain (feature
+//!   `glib-log`, on by default), like the C library's.
+//!
+//! ## Adding a capability
+//!
+//! `docs/cxx.md` has the recipe (bridge items, wrapper, header, test).
+
+#![deny(missing_docs)]
+#![deny(unused_must_use)]
+// The bridge's `unsafe fn`s are unsafe only because they take a raw
+// `GCancellable *` (cxx requires it); their contract is the C++ header's.
+#![allow(clippy::missing_safety_doc)]
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use glib::translate::from_glib_none;
+
+use stagehand::redline;
+use stagehand::{CleanupStamp as RsCleanupStamp, Kargs, SysrootLock};
+
+#[cfg(feature = "glib-log")]
+mod logging;
+
+/// The start of every error message that crosses the bridge:
+/// `stagehand-error <code> <nick>: <message>`.
+pub const ERROR_PREFIX: &str = "stagehand-error ";
+
+/// The bridge. Everything in it is declared to C++ by the generated
+/// `bridge.h`; the doc comments become comments there.
+#[cxx::bridge(namespace = "stagehand")]
+pub mod ffi {
+    /// The kind of a stagehand error: `stagehand::ErrorCode`'s numbers, which
+    /// are also the C library's `STAGEHAND_ERROR` codes (docs/errors.md).
+    /// Only ever appended to.
+    #[repr(i32)]
+    #[derive(Debug)]
+    enum ErrorCode {
+        /// A failure reported by libostree or GLib that has no kind of its own.
+        Failed = 0,
+        /// The caller passed something that can never be valid.
+        InvalidArgument = 1,
+        /// The operation was cancelled through its GCancellable.
+        Cancelled = 2,
+        /// A file operation failed.
+        Io = 3,
+        /// The sysroot lock was still held by someone else when the timeout ran out.
+        Locked = 4,
+        /// The operation needs a system booted into an ostree deployment.
+        NotBooted = 5,
+        /// The sysroot (or another place stagehand must write) is read-only.
+        ReadOnly = 6,
+        /// A revision is not in the sysroot repository.
+        UnknownRevision = 7,
+        /// The stateroot does not exist.
+        UnknownStateroot = 8,
+        /// The commit has no kernel.
+        NotBootable = 9,
+        /// No deployment matches the given identity.
+        UnknownDeployment = 10,
+        /// A pre-upgrade hook refused the update.
+        HookVetoed = 11,
+        /// A pre-upgrade hook file is not acceptable.
+        HookInvalid = 12,
+        /// The commit is on the denylist.
+        Denylisted = 13,
+        /// A state file stagehand owns is unreadable, torn or inconsistent.
+        Corrupt = 14,
+        /// A guarded step was started and never completed.
+        Interrupted = 15,
+        /// A guarded step already completed with the same configuration.
+        AlreadyComplete = 16,
+        /// A guarded step completed with a different configuration.
+        ConfigChanged = 17,
+        /// No known-good deployment is left to roll back to.
+        NoKnownGood = 18,
+        /// The configuration file has an error.
+        Config = 19,
+        /// The running libostree or bootloader cannot do what was asked.
+        Unsupported = 20,
+    }
+
+    /// The stable identity of a deployment (`stateroot:checksum.serial`,
+    /// see `to_string()`), the same the CLI prints.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct DeploymentId {
+        /// The stateroot (ostree's "osname").
+        stateroot: String,
+        /// The commit checksum (64 hex digits).
+        checksum: String,
+        /// The deployment serial.
+        serial: u32,
+    }
+
+    /// How stage() wrote the new deployment.
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum StageMethod {
+        /// Staged on a booted system; finalized at shutdown.
+        Staged = 0,
+        /// Fully deployed at once (the sysroot is not the booted one).
+        Deployed = 1,
+    }
+
+    /// What stage() did.
+    #[derive(Debug, Clone)]
+    struct StageOutcome {
+        /// The new (or already present) deployment.
+        deployment: DeploymentId,
+        /// Whether it was staged or fully deployed.
+        method: StageMethod,
+        /// True when nothing was written: the same commit with the same
+        /// kernel arguments was already staged (not booted: the default).
+        unchanged: bool,
+        /// Whether finalization is locked now.
+        finalization_locked: bool,
+    }
+
+    /// What unstage() did.
+    #[derive(Debug, Clone)]
+    struct UnstageOutcome {
+        /// Whether a staged deployment was removed.
+        unstaged: bool,
+        /// The removed deployment (empty when `unstaged` is false).
+        deployment: DeploymentId,
+    }
+
+    /// One deployment, in boot order.
+    #[derive(Debug, Clone)]
+    struct DeploymentStatus {
+        /// Position in the deployment list (0 = the default, or the staged one).
+        index: u32,
+        /// Stateroot.
+        stateroot: String,
+        /// Commit checksum.
+        checksum: String,
+        /// Deployment serial.
+        serial: u32,
+        /// The commit's `version` metadata; empty when it has none.
+        version: String,
+        /// Whether this is the running deployment.
+        booted: bool,
+        /// Whether this deployment is staged (finalized at shutdown).
+        staged: bool,
+        /// Whether it is pinned.
+        pinned: bool,
+        /// Whether finalization is locked (only ever true for the staged one).
+        finalization_locked: bool,
+        /// Whether it is a staged deployment that has not passed its pre-upgrade hooks.
+        unvetted: bool,
+    }
+
+    /// The whole picture: what `stagehand status` prints.
+    #[derive(Debug, Clone)]
+    struct Status {
+        /// Deployments, staged first, then in boot order.
+        deployments: Vec<DeploymentStatus>,
+        /// Whether a cleanup stamp is present (readable or not).
+        cleanup_pending: bool,
+    }
+
+    /// What kind of cleanup stamp is present.
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum CleanupStampKind {
+        /// No stamp: no cleanup pending.
+        None = 0,
+        /// An empty stamp, as older tools write it: a cleanup is pending,
+        /// nothing more is known.
+        Legacy = 1,
+        /// Written by stagehand after it verified the finalization.
+        Finalized = 2,
+        /// Written by a newer stagehand in a format this one does not know;
+        /// the cleanup is still pending.
+        Newer = 3,
+    }
+
+    /// What a cleanup stamp says. Only `kind` is meaningful for `None` and
+    /// `Legacy`; `version` only for `Newer`.
+    #[derive(Debug, Clone)]
+    struct CleanupStamp {
+        /// The kind of stamp.
+        kind: CleanupStampKind,
+        /// Finalized: the deployment that was finalized.
+        deployment: DeploymentId,
+        /// Finalized: the deployments the finalization dropped.
+        dropped: Vec<DeploymentId>,
+        /// Finalized: when the stamp was written (RFC 3339, UTC).
+        finalized_at: String,
+        /// Finalized: the boot during whose shutdown it was written (may be empty).
+        boot_id: String,
+        /// Newer: the format version found.
+        version: u32,
+    }
+
+    /// What a cleanup did (run_cleanup(), autocleanup()).
+    #[derive(Debug, Clone)]
+    struct CleanupReport {
+        /// Whether a cleanup ran (false: nothing was pending).
+        performed: bool,
+        /// The stamp that asked for it (kind `None` when forced without one).
+        stamp: CleanupStamp,
+        /// Deployments whose directories are gone now.
+        deployments_removed: Vec<DeploymentId>,
+        /// Repository objects freed.
+        objects_freed: u64,
+        /// Bytes freed in the repository.
+        bytes_freed: u64,
+        /// Repository objects left.
+        objects_remaining: u64,
+        /// Bytes left in the repository.
+        bytes_remaining: u64,
+        /// Whether the stamp was removed (it is kept when it changed meanwhile).
+        stamp_removed: bool,
+    }
+
+    /// The state of a guarded step's stamp.
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum GuardPhase {
+        /// No stamp: never begun, or reset since.
+        Absent = 0,
+        /// Begun and not committed: if nobody is running it, it was interrupted.
+        Started = 1,
+        /// Committed.
+        Complete = 2,
+    }
+
+    /// A guarded step's stamp (the interrupted-operation guard, docs/guard.md).
+    #[derive(Debug, Clone)]
+    struct GuardStamp {
+        /// The step name.
+        name: String,
+        /// Its state.
+        phase: GuardPhase,
+        /// The configuration digest it runs with (lower-case hex; empty: none).
+        digest: String,
+        /// A random identifier of this run (empty when absent).
+        run: String,
+        /// When it started (RFC 3339, UTC; empty when absent).
+        started: String,
+        /// When it completed (empty unless complete).
+        completed: String,
+    }
+
+    // The caller's GObjects, opaque: C++ passes `OstreeSysroot &` and
+    // `GCancellable *` from its own libostree/GIO headers.
+    #[namespace = ""]
+    unsafe extern "C++" {
+        include!(<ostree.h>);
+
+        /// libostree's sysroot, created and loaded by the caller.
+        type OstreeSysroot;
+        /// GIO's cancellable.
+        type GCancellable;
+    }
+
+    // Infallible: builders, getters, constants.
+    extern "Rust" {
+        /// What stage() stages: start with stage_options(), then change it
+        /// with the setters.
+        type StageOptions;
+        /// Options of autocleanup(): start with cleanup_options().
+        type CleanupOptions;
+        /// Proof that a guarded step was begun (guard_begin()); pass it to
+        /// guard_commit() when the step is done. Dropping it without a commit
+        /// leaves the step started, so the next begin reports Interrupted.
+        type GuardToken;
+
+        /// Stage `revision` (a ref or a commit checksum in the sysroot
+        /// repository) with the defaults: the booted stateroot, the merge
+        /// deployment's kernel arguments, finalization unlocked afterwards,
+        /// pre-upgrade hooks on.
+        fn stage_options(revision: &str) -> Box<StageOptions>;
+        /// Deploy into this stateroot instead of the booted one.
+        fn set_stateroot(self: &mut StageOptions, stateroot: &str);
+        /// The refspec written into the new deployment's origin file.
+        fn set_origin_refspec(self: &mut StageOptions, refspec: &str);
+        /// Inherit the merge deployment's kernel arguments, then these (a
+        /// `key=value` replaces an inherited `key=...`); empty: inherit unchanged.
+        fn set_kargs_append(self: &mut StageOptions, kargs: Vec<String>);
+        /// Use exactly these kernel arguments.
+        fn set_kargs_replace(self: &mut StageOptions, kargs: Vec<String>);
+        /// Keep finalization locked after staging (the deployment stays
+        /// staged across shutdowns until unlock_finalization()).
+        fn set_lock_finalization(self: &mut StageOptions, lock: bool);
+        /// Run the pre-upgrade hooks (the default) or not.
+        fn set_hooks_enabled(self: &mut StageOptions, enabled: bool);
+        /// The per-hook timeout, in seconds (0 is ignored: keep the default).
+        fn set_hook_timeout(self: &mut StageOptions, seconds: u32);
+
+        /// The defaults of autocleanup(): wait up to 30 minutes for the
+        /// sysroot lock, only when a stamp asks for a cleanup.
+        fn cleanup_options() -> Box<CleanupOptions>;
+        /// How long to wait for the sysroot lock, in milliseconds.
+        fn set_lock_timeout_ms(self: &mut CleanupOptions, ms: u64);
+        /// Clean up even without a stamp (or with an unreadable one).
+        fn set_force(self: &mut CleanupOptions, force: bool);
+
+        /// `stateroot:checksum.serial`.
+        #[cxx_name = "to_string"]
+        fn to_id_string(self: &DeploymentId) -> String;
+        /// This deployment's identity.
+        fn id(self: &DeploymentStatus) -> DeploymentId;
+        /// Whether finalization of the staged deployment is locked.
+        fn finalization_locked(sysroot: Pin<&mut OstreeSysroot>) -> bool;
+        /// The nick of an error code (`"unknown-revision"`), as in the C
+        /// library and the error prefix; `"unknown"` for a number that is no code.
+        fn error_code_nick(code: ErrorCode) -> &'static str;
+        /// Where guard stamps live by default (`/var/lib/stagehand/guard`).
+        fn guard_default_dir() -> &'static str;
+
+        /// The stamp this token began.
+        fn stamp(self: &GuardToken) -> GuardStamp;
+        /// The stamp file.
+        fn path(self: &GuardToken) -> String;
+        /// Whether guard_begin_forced() overrode an earlier record, and a
+        /// description of it (empty when it replaced nothing).
+        fn replaced(self: &GuardToken) -> String;
+    }
+
+    // Fallible: each throws rust::Error with the coded message; call them
+    // through stagehand.hpp's wrappers of the same name, which throw
+    // stagehand::Error instead.
+    #[namespace = "stagehand::raw"]
+    extern "Rust" {
+        /// Take the sysroot lock, waiting up to `timeout_ms`; release it with
+        /// ostree_sysroot_unlock().
+        unsafe fn sysroot_lock(
+            sysroot: Pin<&mut OstreeSysroot>,
+            timeout_ms: u32,
+            cancellable: *mut GCancellable,
+        ) -> Result<()>;
+        /// Stage (booted) or deploy fully (not booted). Lock held.
+        unsafe fn stage(
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &StageOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<StageOutcome>;
+        /// Remove the staged deployment and the finalization lock. Lock held.
+        unsafe fn unstage(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<UnstageOutcome>;
+        /// Keep the staged deployment staged across shutdowns (booted only).
+        unsafe fn lock_finalization(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<()>;
+        /// Let it be finalized at the next shutdown; returns whether it was locked.
+        unsafe fn unlock_finalization(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<bool>;
+        /// Deployments and stagehand's state.
+        unsafe fn status(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<Status>;
+        /// Parse the full `stateroot:checksum.serial` form.
+        fn parse_deployment_id(id: &str) -> Result<DeploymentId>;
+
+        /// Whether a cleanup is pending and what the stamp says (kind None:
+        /// not pending). One file read, no lock. Corrupt for a stamp that
+        /// cannot be read or parsed (left in place).
+        unsafe fn pending_cleanup(
+            sysroot: Pin<&mut OstreeSysroot>,
+            cancellable: *mut GCancellable,
+        ) -> Result<CleanupStamp>;
+        /// Take the sysroot lock (waiting as the options say), clean up when a
+        /// stamp asks for it, remove the stamp.
+        unsafe fn autocleanup(
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &CleanupOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<CleanupReport>;
+        /// The cleanup itself, with the sysroot lock held by the caller.
+        unsafe fn run_cleanup(
+            sysroot: Pin<&mut OstreeSysroot>,
+            force: bool,
+            cancellable: *mut GCancellable,
+        ) -> Result<CleanupReport>;
+
+        /// Cross the red line: record that step `name` started (durably),
+        /// or throw Interrupted / AlreadyComplete / ConfigChanged.
+        /// `digest`: hex configuration digest, empty for none.
+        fn guard_begin(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>>;
+        /// Start the step afresh whatever the record says (the
+        /// administrator's override).
+        fn guard_begin_forced(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>>;
+        /// A token for the step already started by an earlier process.
+        fn guard_resume(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>>;
+        /// Mark the step complete, durably; returns the complete stamp.
+        fn guard_commit(token: Box<GuardToken>) -> Result<GuardStamp>;
+        /// The step's stamp (phase Absent when there is none).
+        fn guard_status(dir: &str, name: &str) -> Result<GuardStamp>;
+        /// Forget the step; returns whether there was a stamp.
+        fn guard_reset(dir: &str, name: &str) -> Result<bool>;
+        /// The SHA-256 of a file's contents, as a configuration digest.
+        fn guard_file_digest(path: &str) -> Result<String>;
+    }
+}
+
+use ffi::{ErrorCode, GCancellable, OstreeSysroot};
+
+// ------------------------------------------------------------- errors ----
+
+/// An error as it crosses the bridge: its Display is the coded message that
+/// `stagehand.hpp` parses.
+#[derive(Debug)]
+pub struct BridgeError {
+    code: stagehand::ErrorCode,
+    message: String,
+}
+
+impl BridgeError {
+    /// The error's code.
+    pub fn code(&self) -> stagehand::ErrorCode {
+        self.code
+    }
+
+    /// The message without the prefix: the C library's `GError` message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{ERROR_PREFIX}{} {}: {}",
+            self.code as i32,
+            self.code.nick(),
+            self.message
+        )
+    }
+}
+
+impl From<stagehand::Error> for BridgeError {
+    fn from(e: stagehand::Error) -> BridgeError {
+        BridgeError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Result<T, E = BridgeError> = std::result::Result<T, E>;
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+/// Run the body of a fallible bridge function `name` (its C++ name): the
+/// logger installed, panics caught and turned into `Failed`, because a panic
+/// reaching cxx's boundary aborts the whole daemon.
+fn guard<T>(name: &str, f: impl FnOnce() -> stagehand::Result<T>) -> Result<T> {
+    #[cfg(feature = "glib-log")]
+    logging::init();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(BridgeError::from),
+        Err(payload) => {
+            let message = format!(
+                "{name}: internal error (a bug in stagehand, please report it): {}",
+                panic_message(&*payload)
+            );
+            log::error!("{message}");
+            Err(BridgeError {
+                code: stagehand::ErrorCode::Failed,
+                message,
+            })
+        }
+    }
+}
+
+// ------------------------------------------------------- GObject args ----
+
+/// Borrow the caller's sysroot (one extra reference for the duration of
+/// the call), checking its type like `OSTREE_IS_SYSROOT (sysroot)`.
+fn sysroot_arg(name: &str, p: Pin<&mut OstreeSysroot>) -> stagehand::Result<ostree::Sysroot> {
+    // SAFETY: only the address is taken; nothing is moved out of the pin.
+    let raw = unsafe { Pin::get_unchecked_mut(p) } as *mut OstreeSysroot
+        as *mut ostree::ffi::OstreeSysroot;
+    // SAFETY: C++ passed a reference, so `raw` points to an object; the
+    // check below reads only its class pointer, as OSTREE_IS_SYSROOT does.
+    let ok = unsafe {
+        glib::gobject_ffi::g_type_check_instance_is_a(
+            raw as *mut glib::gobject_ffi::GTypeInstance,
+            ostree::ffi::ostree_sysroot_get_type(),
+        ) != glib::ffi::GFALSE
+    };
+    if !ok {
+        return Err(stagehand::Error::InvalidArgument(format!(
+            "{name}: sysroot is not an OstreeSysroot"
+        )));
+    }
+    // SAFETY: a live OstreeSysroot; from_glib_none takes its own reference.
+    Ok(unsafe { from_glib_none(raw) })
+}
+
+/// The caller's optional cancellable, checked like
+/// `cancellable == NULL || G_IS_CANCELLABLE (cancellable)`.
+///
+/// # Safety
+/// `p` is null or points to a GObject instance.
+unsafe fn cancellable_arg(
+    name: &str,
+    p: *mut GCancellable,
+) -> stagehand::Result<Option<gio::Cancellable>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let raw = p as *mut gio::ffi::GCancellable;
+    let ok = glib::gobject_ffi::g_type_check_instance_is_a(
+        raw as *mut glib::gobject_ffi::GTypeInstance,
+        gio::ffi::g_cancellable_get_type(),
+    ) != glib::ffi::GFALSE;
+    if !ok {
+        return Err(stagehand::Error::InvalidArgument(format!(
+            "{name}: cancellable is not a GCancellable"
+        )));
+    }
+    Ok(Some(from_glib_none(raw)))
+}
+
+// ----------------------------------------------------- conversions ----
+
+impl From<stagehand::DeploymentId> for ffi::DeploymentId {
+    fn from(d: stagehand::DeploymentId) -> Self {
+        ffi::DeploymentId {
+            stateroot: d.stateroot,
+            checksum: d.checksum,
+            serial: d.serial,
+        }
+    }
+}
+
+impl From<&ffi::DeploymentId> for stagehand::DeploymentId {
+    fn from(d: &ffi::DeploymentId) -> Self {
+        stagehand::DeploymentId {
+            stateroot: d.stateroot.clone(),
+            checksum: d.checksum.clone(),
+            serial: d.serial,
+        }
+    }
+}
+
+fn empty_id() -> ffi::DeploymentId {
+    ffi::DeploymentId {
+        stateroot: String::new(),
+        checksum: String::new(),
+        serial: 0,
+    }
+}
+
+fn ids(v: Vec<stagehand::DeploymentId>) -> Vec<ffi::DeploymentId> {
+    v.into_iter().map(Into::into).collect()
+}
+
+impl From<stagehand::ErrorCode> for ErrorCode {
+    fn from(c: stagehand::ErrorCode) -> ErrorCode {
+        ErrorCode { repr: c as i32 }
+    }
+}
+
+fn cleanup_stamp(s: Option<RsCleanupStamp>) -> ffi::CleanupStamp {
+    let mut out = ffi::CleanupStamp {
+        kind: ffi::CleanupStampKind::None,
+        deployment: empty_id(),
+        dropped: Vec::new(),
+        finalized_at: String::new(),
+        boot_id: String::new(),
+        version: 0,
+    };
+    match s {
+        None => {}
+        Some(RsCleanupStamp::Legacy) => out.kind = ffi::CleanupStampKind::Legacy,
+        Some(RsCleanupStamp::Newer { version }) => {
+            out.kind = ffi::CleanupStampKind::Newer;
+            out.version = version;
+        }
+        Some(RsCleanupStamp::Finalized {
+            deployment,
+            dropped,
+            finalized_at,
+            boot_id,
+        }) => {
+            out.kind = ffi::CleanupStampKind::Finalized;
+            out.deployment = deployment.into();
+            out.dropped = ids(dropped);
+            out.finalized_at = finalized_at;
+            out.boot_id = boot_id.unwrap_or_default();
+        }
+    }
+    out
+}
+
+fn cleanup_report(r: stagehand::CleanupReport) -> ffi::CleanupReport {
+    ffi::CleanupReport {
+        performed: r.performed,
+        stamp: cleanup_stamp(r.stamp),
+        deployments_removed: ids(r.deployments_removed),
+        objects_freed: r.objects_freed,
+        bytes_freed: r.bytes_freed,
+        objects_remaining: r.objects_remaining,
+        bytes_remaining: r.bytes_remaining,
+        stamp_removed: r.stamp_removed,
+    }
+}
+
+fn guard_stamp(s: redline::Stamp) -> ffi::GuardStamp {
+    ffi::GuardStamp {
+        name: s.name,
+        phase: match s.phase {
+            redline::Phase::Started => ffi::GuardPhase::Started,
+            redline::Phase::Complete => ffi::GuardPhase::Complete,
+        },
+        digest: s.digest.unwrap_or_default(),
+        run: s.run,
+        started: s.started,
+        completed: s.completed.unwrap_or_default(),
+    }
+}
+
+/// An empty digest is "no digest" (C++ has no `Option`).
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+// ---------------------------------------------------------- builders ----
+
+/// The opaque options of `stage()`.
+pub struct StageOptions {
+    inner: stagehand::StageOptions,
+    // Kept beside `inner`: StageOptions has no getter for its hook options,
+    // and each setter of HookOptions starts from the current value.
+    hooks: stagehand::HookOptions,
+}
+
+impl StageOptions {
+    fn update(&mut self, f: impl FnOnce(stagehand::StageOptions) -> stagehand::StageOptions) {
+        let old = std::mem::replace(&mut self.inner, stagehand::StageOptions::new(""));
+        self.inner = f(old);
+    }
+
+    fn set_stateroot(&mut self, stateroot: &str) {
+        self.update(|o| o.stateroot(stateroot));
+    }
+
+    fn set_origin_refspec(&mut self, refspec: &str) {
+        self.update(|o| o.origin_refspec(refspec));
+    }
+
+    fn set_kargs_append(&mut self, kargs: Vec<String>) {
+        let kargs = if kargs.is_empty() {
+            Kargs::Inherit
+        } else {
+            Kargs::Append(kargs)
+        };
+        self.update(|o| o.kargs(kargs));
+    }
+
+    fn set_kargs_replace(&mut self, kargs: Vec<String>) {
+        self.update(|o| o.kargs(Kargs::Replace(kargs)));
+    }
+
+    fn set_lock_finalization(&mut self, lock: bool) {
+        self.update(|o| o.lock_finalization(lock));
+    }
+
+    fn set_hooks_enabled(&mut self, enabled: bool) {
+        self.hooks = self.hooks.clone().set_enabled(enabled);
+        let hooks = self.hooks.clone();
+        self.update(|o| o.hooks(hooks));
+    }
+
+    fn set_hook_timeout(&mut self, seconds: u32) {
+        if seconds == 0 {
+            return;
+        }
+        self.hooks = self
+            .hooks
+            .clone()
+            .set_timeout(Duration::from_secs(seconds.into()));
+        let hooks = self.hooks.clone();
+        self.update(|o| o.hooks(hooks));
+    }
+}
+
+fn stage_options(revision: &str) -> Box<StageOptions> {
+    Box::new(StageOptions {
+        inner: stagehand::StageOptions::new(revision),
+        hooks: stagehand::HookOptions::default(),
+    })
+}
+
+/// The opaque options of `autocleanup()`.
+pub struct CleanupOptions(stagehand::CleanupOptions);
+
+impl CleanupOptions {
+    fn set_lock_timeout_ms(&mut self, ms: u64) {
+        self.0 = self.0.clone().lock_timeout(Duration::from_millis(ms));
+    }
+
+    fn set_force(&mut self, force: bool) {
+        self.0 = self.0.clone().force(force);
+    }
+}
+
+fn cleanup_options() -> Box<CleanupOptions> {
+    Box::new(CleanupOptions(stagehand::CleanupOptions::new()))
+}
+
+// ------------------------------------------------------ small helpers ----
+
+impl ffi::DeploymentId {
+    fn to_id_string(&self) -> String {
+        stagehand::DeploymentId::from(self).to_string()
+    }
+}
+
+impl ffi::DeploymentStatus {
+    fn id(&self) -> ffi::DeploymentId {
+        ffi::DeploymentId {
+            stateroot: self.stateroot.clone(),
+            checksum: self.checksum.clone(),
+            serial: self.serial,
+        }
+    }
+}
+
+fn finalization_locked(_sysroot: Pin<&mut OstreeSysroot>) -> bool {
+    stagehand::finalization_locked()
+}
+
+fn error_code_nick(code: ErrorCode) -> &'static str {
+    stagehand::ErrorCode::from_i32(code.repr)
+        .map(stagehand::ErrorCode::nick)
+        .unwrap_or("unknown")
+}
+
+fn guard_default_dir() -> &'static str {
+    redline::DEFAULT_DIR
+}
+
+// ----------------------------------------------------------- staging ----
+
+unsafe fn sysroot_lock(
+    sysroot: Pin<&mut OstreeSysroot>,
+    timeout_ms: u32,
+    cancellable: *mut GCancellable,
+) -> Result<()> {
+    const NAME: &str = "stagehand::sysroot_lock";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::acquire(
+            &sysroot,
+            Duration::from_millis(timeout_ms.into()),
+            cancellable.as_ref(),
+        )?;
+        lock.into_held();
+        Ok(())
+    })
+}
+
+unsafe fn stage(
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &StageOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::StageOutcome> {
+    const NAME: &str = "stagehand::stage";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        let out = stagehand::stage(&lock, &options.inner, cancellable.as_ref())?;
+        Ok(ffi::StageOutcome {
+            deployment: out.deployment.into(),
+            method: match out.method {
+                stagehand::StageMethod::Staged => ffi::StageMethod::Staged,
+                stagehand::StageMethod::Deployed => ffi::StageMethod::Deployed,
+            },
+            unchanged: out.unchanged,
+            finalization_locked: out.finalization_locked,
+        })
+    })
+}
+
+unsafe fn unstage(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::UnstageOutcome> {
+    const NAME: &str = "stagehand::unstage";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        Ok(match stagehand::unstage(&lock, cancellable.as_ref())? {
+            Some(id) => ffi::UnstageOutcome {
+                unstaged: true,
+                deployment: id.into(),
+            },
+            None => ffi::UnstageOutcome {
+                unstaged: false,
+                deployment: empty_id(),
+            },
+        })
+    })
+}
+
+unsafe fn lock_finalization(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<()> {
+    const NAME: &str = "stagehand::lock_finalization";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::lock_finalization(&sysroot)
+    })
+}
+
+unsafe fn unlock_finalization(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<bool> {
+    const NAME: &str = "stagehand::unlock_finalization";
+    guard(NAME, || {
+        sysroot_arg(NAME, sysroot)?;
+        cancellable_arg(NAME, cancellable)?;
+        stagehand::unlock_finalization()
+    })
+}
+
+unsafe fn status(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::Status> {
+    const NAME: &str = "stagehand::status";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        let s = stagehand::status(&sysroot)?;
+        Ok(ffi::Status {
+            deployments: s
+                .deployments
+                .into_iter()
+                .map(|d| ffi::DeploymentStatus {
+                    index: d.index,
+                    stateroot: d.stateroot,
+                    checksum: d.checksum,
+                    serial: d.serial,
+                    version: d.version.unwrap_or_default(),
+                    booted: d.booted,
+                    staged: d.staged,
+                    pinned: d.pinned,
+                    finalization_locked: d.finalization_locked,
+                    unvetted: d.unvetted,
+                })
+                .collect(),
+            cleanup_pending: s.cleanup_pending,
+        })
+    })
+}
+
+fn parse_deployment_id(id: &str) -> Result<ffi::DeploymentId> {
+    guard("stagehand::parse_deployment_id", || {
+        id.parse::<stagehand::DeploymentId>().map(Into::into)
+    })
+}
+
+// ----------------------------------------------------------- cleanup ----
+
+unsafe fn pending_cleanup(
+    sysroot: Pin<&mut OstreeSysroot>,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::CleanupStamp> {
+    const NAME: &str = "stagehand::pending_cleanup";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        cancellable_arg(NAME, cancellable)?;
+        stagehand::pending_cleanup(&sysroot).map(cleanup_stamp)
+    })
+}
+
+unsafe fn autocleanup(
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &CleanupOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::CleanupReport> {
+    const NAME: &str = "stagehand::autocleanup";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        stagehand::autocleanup(&sysroot, &options.0, cancellable.as_ref()).map(cleanup_report)
+    })
+}
+
+unsafe fn run_cleanup(
+    sysroot: Pin<&mut OstreeSysroot>,
+    force: bool,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::CleanupReport> {
+    const NAME: &str = "stagehand::run_cleanup";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = SysrootLock::assume_held(&sysroot);
+        lock.reload(cancellable.as_ref())?;
+        stagehand::run_cleanup(&lock, force, cancellable.as_ref()).map(cleanup_report)
+    })
+}
+
+// ------------------------------------------------------------- guard ----
+
+/// The opaque guard token: `redline::Token`.
+pub struct GuardToken(redline::Token);
+
+impl GuardToken {
+    fn stamp(&self) -> ffi::GuardStamp {
+        guard_stamp(self.0.stamp().clone())
+    }
+
+    fn path(&self) -> String {
+        self.0.path().display().to_string()
+    }
+
+    fn replaced(&self) -> String {
+        match self.0.replaced() {
+            None => String::new(),
+            Some(redline::Replaced::Stamp(s)) => format!(
+                "a {} stamp (digest {}, started {})",
+                s.phase.as_str(),
+                s.digest.as_deref().unwrap_or("(none)"),
+                s.started
+            ),
+            Some(redline::Replaced::Unreadable(why)) => format!("an unreadable stamp: {why}"),
+        }
+    }
+}
+
+fn guard_begin(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>> {
+    guard("stagehand::guard_begin", || {
+        redline::begin(Path::new(dir), name, opt(digest)).map(|t| Box::new(GuardToken(t)))
+    })
+}
+
+fn guard_begin_forced(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>> {
+    guard("stagehand::guard_begin_forced", || {
+        redline::begin_forced(Path::new(dir), name, opt(digest)).map(|t| Box::new(GuardToken(t)))
+    })
+}
+
+fn guard_resume(dir: &str, name: &str, digest: &str) -> Result<Box<GuardToken>> {
+    guard("stagehand::guard_resume", || {
+        redline::resume(Path::new(dir), name, opt(digest)).map(|t| Box::new(GuardToken(t)))
+    })
+}
+
+fn guard_commit(token: Box<GuardToken>) -> Result<ffi::GuardStamp> {
+    guard("stagehand::guard_commit", || {
+        redline::commit(token.0).map(guard_stamp)
+    })
+}
+
+fn guard_status(dir: &str, name: &str) -> Result<ffi::GuardStamp> {
+    guard("stagehand::guard_status", || {
+        Ok(match redline::status(Path::new(dir), name)? {
+            Some(s) => guard_stamp(s),
+            None => ffi::GuardStamp {
+                name: name.to_string(),
+                phase: ffi::GuardPhase::Absent,
+                digest: String::new(),
+                run: String::new(),
+                started: String::new(),
+                completed: String::new(),
+            },
+        })
+    })
+}
+
+fn guard_reset(dir: &str, name: &str) -> Result<bool> {
+    guard("stagehand::guard_reset", || {
+        redline::reset(Path::new(dir), name)
+    })
+}
+
+fn guard_file_digest(path: &str) -> Result<String> {
+    guard("stagehand::guard_file_digest", || {
+        redline::file_digest(Path::new(path))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_error_codes_are_the_library_codes() {
+        // The shared enum must list every stagehand::ErrorCode with the
+        // same number; error_code_nick checks names through the library.
+        let shared: Vec<i32> = (0..)
+            .map(|i| ErrorCode { repr: i })
+            .take_while(|c| error_code_nick(*c) != "unknown")
+            .map(|c| c.repr)
+            .collect();
+        assert_eq!(shared.len(), stagehand::ErrorCode::ALL.len());
+        for c in stagehand::ErrorCode::ALL {
+            let s = ErrorCode::from(c);
+            assert_eq!(s.repr, c as i32);
+            assert_eq!(error_code_nick(s), c.nick());
+        }
+    }
+
+    #[test]
+    fn errors_carry_code_nick_and_the_c_message() {
+        let e = stagehand::Error::UnknownStateroot("nope".into());
+        let c_message = e.to_string();
+        let b = BridgeError::from(e);
+        assert_eq!(
+            b.to_string(),
+            format!("stagehand-error 8 unknown-stateroot: {c_message}")
+        );
+        assert_eq!(b.message(), c_message);
+    }
+
+    #[test]
+    fn a_panic_becomes_failed_naming_the_function() {
+        let r: Result<()> = guard("stagehand::test", || panic!("boom {}", 42));
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), stagehand::ErrorCode::Failed);
+        assert!(e.message().starts_with("stagehand::test: internal error"));
+        assert!(e.message().ends_with("boom 42"), "{}", e.message());
+        assert!(e.to_string().starts_with("stagehand-error 0 failed: "));
+    }
+}
