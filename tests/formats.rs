@@ -219,3 +219,47 @@ fn fuzz_regression_a_carriage_return_in_a_value_is_corrupt_not_rewritten() {
     let body = format!("deployment {id1}\nfinalized-at 2026-01-01T00:00:00Z\nboot-id ab\n");
     assert!(formats::parse_cleanup_stamp(&seal_text("stagehand-cleanup-stamp", &body)).is_ok());
 }
+
+mod bootloader_formats {
+    use proptest::prelude::*;
+    use stagehand::bootloader::bls::{Count, EntryName};
+    use stagehand::bootloader::grubenv::{GrubEnv, BLOCK_SIZE};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn grubenv_round_trips_escapes_and_refuses_a_torn_block(
+            vars in proptest::collection::btree_map("[a-z_][a-z0-9_]{0,10}", "[a-z0-9=#\\\\\n ]{0,24}", 0..8),
+            cut: prop::sample::Index,
+        ) {
+            let mut env = GrubEnv::new();
+            for (k, v) in &vars {
+                env.set(k, v.as_bytes()).unwrap();
+            }
+            let bytes = env.to_bytes().unwrap();
+            prop_assert_eq!(bytes.len(), BLOCK_SIZE);
+            let back = GrubEnv::parse(&bytes).unwrap();
+            for (k, v) in &vars {
+                prop_assert_eq!(back.get(k), Some(v.as_bytes()));
+            }
+            prop_assert_eq!(back.vars(), env.vars());
+            prop_assert!(GrubEnv::parse(&bytes[..cut.index(bytes.len())]).is_err());
+        }
+
+        #[test]
+        fn bls_entry_names_round_trip(
+            stem in "[a-z0-9][a-z0-9._-]{0,20}",
+            count in proptest::option::of((0u32..100, proptest::option::of(0u32..100))),
+        ) {
+            let e = EntryName {
+                stem,
+                count: count.map(|(left, done)| Count { left, done: done.unwrap_or(0) }),
+            };
+            let name = e.file_name();
+            let back = EntryName::parse(&name).expect("a .conf name parses");
+            prop_assert_eq!(back.file_name(), name);
+            prop_assert_eq!(back, e);
+        }
+    }
+}

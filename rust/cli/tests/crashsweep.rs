@@ -84,7 +84,21 @@ fn base() -> (Testbed, Vec<String>) {
         .join("var")
         .join(GUARD_DIR.trim_start_matches("/var/"));
     std::fs::create_dir_all(guard).unwrap();
+    // A GRUB environment block, made by GRUB's own tool.
+    let env = grubenv(&tb);
+    std::fs::create_dir_all(env.parent().unwrap()).unwrap();
+    let out = Command::new("grub-editenv")
+        .arg(&env)
+        .arg("create")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
     (tb, sums)
+}
+
+/// The GRUB environment block, `/boot/grub2/grubenv` in the machine.
+fn grubenv(tb: &Testbed) -> PathBuf {
+    tb.sysroot().join("boot/grub2/grubenv")
 }
 
 /// Run `argv` in `m` (`@` = stagehand), panicking on failure.
@@ -182,6 +196,31 @@ fn ops() -> Vec<Op> {
             |_| argv(&["@", "guard", "commit", "step", "--digest", DIGEST]),
         );
         op.rerun_codes = vec![exit_for(stagehand::ErrorCode::AlreadyComplete)];
+        ops.push(op);
+    }
+    let arm = || argv(&["@", "bootloader", "--grubenv", "/boot/grub2/grubenv", "arm"]);
+    if want("grubenv-arm") {
+        ops.push(simple(
+            "grubenv-arm",
+            |_| vec![],
+            |_| argv(&["@", "bootloader", "--grubenv", "/boot/grub2/grubenv", "arm"]),
+        ));
+    }
+    if want("grubenv-bless") {
+        let mut op = simple(
+            "grubenv-bless",
+            |_| vec![],
+            |_| {
+                argv(&[
+                    "@",
+                    "bootloader",
+                    "--grubenv",
+                    "/boot/grub2/grubenv",
+                    "bless",
+                ])
+            },
+        );
+        op.prep = vec![arm()];
         ops.push(op);
     }
     let from_v3 = |name: &'static str, before: &[&[&str]], args: Argv| {
@@ -393,6 +432,20 @@ fn invariants(tb: &Testbed, m: &Machine<'_>, keep: &[(String, u32)]) -> Vec<Stri
     if let Err(e) = stagehand::redline::status(&guard_dir(tb), "step") {
         v.push(format!("guard stamp: {e}"));
     }
+    if grubenv(tb).exists() {
+        if let Err(e) = stagehand::bootloader::grubenv::GrubEnv::read(&grubenv(tb)) {
+            v.push(format!("grubenv: {e}"));
+        }
+        // And GRUB's own tool reads it.
+        let out = Command::new("grub-editenv")
+            .arg(grubenv(tb))
+            .arg("list")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            v.push(format!("grub-editenv list: {}", text(&out.stderr)));
+        }
+    }
     let rec = m.run(&["cat", stagehand::hooks::UNVETTED_PATH]);
     if rec.status.success() {
         if let Err(e) = stagehand::formats::parse_unvetted(&rec.stdout) {
@@ -436,7 +489,7 @@ fn end_state(tb: &Testbed, m: &Machine<'_>, any_serial: Option<&str>) -> String 
         }
     }
     let mut files: String = m
-        .sh("ostree admin status; ls /ostree/deploy/*/deploy/; ls -A /run/ostree /run/stagehand /sysroot /sysroot/ostree/stagehand /var/lib/stagehand/guard 2>/dev/null || true; ls /boot/loader/entries/")
+        .sh("ostree admin status; ls /ostree/deploy/*/deploy/; ls -A /run/ostree /run/stagehand /sysroot /sysroot/ostree/stagehand /var/lib/stagehand/guard /boot/grub2 2>/dev/null || true; ls /boot/loader/entries/")
         .lines()
         // libostree's linked temporary origin file (tmp.XXXXXX), left by a
         // kill between its link and its rename: its own garbage, ignored by
@@ -459,8 +512,14 @@ fn end_state(tb: &Testbed, m: &Machine<'_>, any_serial: Option<&str>) -> String 
         Ok(s) => format!("{:?}", s.map(|s| s.phase)),
         Err(e) => format!("{e}"),
     };
+    let env = Command::new("grub-editenv")
+        .arg(grubenv(tb))
+        .arg("list")
+        .output()
+        .map(|o| text(&o.stdout) + &text(&o.stderr))
+        .unwrap_or_default();
     format!(
-        "{}\n{files}\ncleanup: {stamp}\nguard: {guard}",
+        "{}\n{files}\ncleanup: {stamp}\nguard: {guard}\ngrubenv:\n{env}",
         serde_json::to_string_pretty(&j).unwrap()
     )
 }

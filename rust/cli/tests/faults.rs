@@ -284,3 +284,44 @@ fn a_full_disk_or_io_error_writing_a_guard_stamp_keeps_the_previous_stamp() {
         assert_ne!(std::fs::read(&stamp).ok(), before);
     }
 }
+
+#[test]
+fn a_full_disk_or_io_error_writing_grubenv_keeps_the_old_block() {
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let env = tb.sysroot().join("boot/grub2/grubenv");
+    std::fs::create_dir_all(env.parent().unwrap()).unwrap();
+    let out = Command::new("grub-editenv")
+        .arg(&env)
+        .args(["set", "saved_entry=keep"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = std::fs::read(&env).unwrap();
+    let m = tb.boot_default();
+    let intact = |what: &str| {
+        assert_eq!(
+            std::fs::read(&env).unwrap(),
+            before,
+            "{what}: grubenv changed"
+        );
+        let names: Vec<String> = std::fs::read_dir(env.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["grubenv"], "{what}");
+    };
+    let arm = ["bootloader", "--grubenv", "/boot/grub2/grubenv", "arm"];
+    inject_in_machine(&m, &arm, ".grubenv.tmp", "grubenv", &intact);
+    ok_in(&m, &arm);
+    let list = Command::new("grub-editenv")
+        .arg(&env)
+        .arg("list")
+        .output()
+        .unwrap();
+    let list = text(&list.stdout);
+    assert!(
+        list.contains("saved_entry=keep") && list.contains("boot_counter="),
+        "{list}"
+    );
+}
