@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, integration, booted test beds)"
 cargo test --workspace --locked
 
+step "fuzz smoke: every parser's cargo-fuzz target for a few seconds (docs/reliability.md)"
+sh scripts/fuzz.sh 5
+
 step "meson: libstagehand-1, header, C++ binding, install, C and C++ tests (GTest/TAP, valgrind)"
 # Reuses the dev build cargo test just made (same target dir and profile):
 # only the C ABI's static library is compiled on top of it.

@@ -381,9 +381,19 @@ mod textfmt {
             return Err("checksum mismatch (torn or edited)".into());
         }
         let mut fields = Vec::new();
-        for line in body.lines().skip(1) {
+        // Split on '\n' only (`lines()` would also eat a '\r'), and accept a
+        // value only in the form `encode` writes it (one line, no control
+        // characters, no surrounding blanks): a file reads as exactly one
+        // state, and that state written again gives the same file. Found by
+        // the cleanup_stamp and finalize_record fuzz targets.
+        for line in body.split('\n').skip(1).filter(|l| !l.is_empty()) {
             match line.split_once(' ') {
-                Some((k, v)) if !k.is_empty() && !v.is_empty() => {
+                Some((k, v))
+                    if !k.is_empty()
+                        && !v.is_empty()
+                        && v.trim() == v
+                        && !line.chars().any(char::is_control) =>
+                {
                     fields.push((k.to_string(), v.to_string()))
                 }
                 _ => return Err(format!("malformed line {line:?}")),
@@ -434,7 +444,7 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
+pub(crate) fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
     if bytes.is_empty() {
         return Ok(CleanupStamp::Legacy);
     }
@@ -483,6 +493,27 @@ fn parse_stamp(path: &Path, bytes: &[u8]) -> Result<CleanupStamp> {
     parsed.map_err(|d| corrupt(path, format!("{d}{left}")))
 }
 
+/// The stamp's bytes for given field values (for the property tests and
+/// fuzz targets: no clock, no boot id).
+pub(crate) fn encode_stamp_fields(
+    deployment: &DeploymentId,
+    dropped: &[DeploymentId],
+    finalized_at: &str,
+    boot_id: Option<&str>,
+) -> Vec<u8> {
+    StampContent {
+        finalized: Some((
+            deployment.clone(),
+            finalized_at.to_string(),
+            boot_id.map(str::to_string),
+        )),
+        dropped: dropped.to_vec(),
+        removed: Vec::new(),
+        removed_at: None,
+    }
+    .encode()
+}
+
 fn now_utc() -> String {
     glib::DateTime::now_utc()
         .ok()
@@ -502,7 +533,9 @@ fn now_utc() -> String {
 /// killed writer left next to the stamp are removed first.
 fn update_stamp(lock: &SysrootLock, merge: impl FnOnce(&mut StampContent)) -> Result<StampContent> {
     let path = stamp_path(lock.sysroot());
-    remove_stale_temporaries(&path);
+    // Only writers holding the sysroot lock touch the stamp, so a temporary
+    // left next to it is a killed writer's (it would stay for good).
+    fsutil::remove_stale_temporaries(&path);
     let mut content = match read_stamp_bytes(&path).and_then(|b| match b {
         Some(b) => parse_stamp(&path, &b).map(Some),
         None => Ok(None),
@@ -530,36 +563,6 @@ fn update_stamp(lock: &SysrootLock, merge: impl FnOnce(&mut StampContent)) -> Re
     merge(&mut content);
     fsutil::write_atomic(&path, &content.encode())?;
     Ok(content)
-}
-
-/// `write_atomic` names its temporary `.<name>.tmp<pid>` (here
-/// `..cleanup.tmp<pid>`); a writer killed before the rename leaves it behind.
-/// Only writers holding the sysroot lock touch the stamp, so any such file
-/// is stale.
-fn remove_stale_temporaries(stamp: &Path) {
-    let (Some(dir), Some(name)) = (stamp.parent(), stamp.file_name()) else {
-        return;
-    };
-    let prefix = format!(".{}.tmp", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let stale = file
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-        if stale {
-            match std::fs::remove_file(e.path()) {
-                Ok(()) => log::info!(
-                    "removed {} left by an interrupted writer",
-                    e.path().display()
-                ),
-                Err(err) => log::debug!("removing {}: {err}", e.path().display()),
-            }
-        }
-    }
 }
 
 /// Record in the cleanup stamp that stagehand itself removed `removed` from
@@ -594,6 +597,14 @@ pub fn record_removed(lock: &SysrootLock, removed: &[DeploymentId]) -> Result<()
         if removed.len() == 1 { "it" } else { "they" }
     );
     Ok(())
+}
+
+/// The record's bytes (see [`parse_record`]).
+pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
+    let mut fields = vec![("staged", r.staged.to_string())];
+    fields.extend(r.deployments.iter().map(|d| ("deployment", d.to_string())));
+    fields.push(("failure-stamp", r.failure.clone()));
+    textfmt::encode(RECORD_MAGIC, 1, &fields)
 }
 
 fn boot_id() -> Option<String> {
@@ -648,10 +659,11 @@ fn require_booted(sysroot: &ostree::Sysroot) -> Result<()> {
 }
 
 /// What [`record_staged`] writes: the state just before finalization.
-struct Record {
-    staged: DeploymentId,
-    deployments: Vec<DeploymentId>,
-    failure: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) staged: DeploymentId,
+    pub(crate) deployments: Vec<DeploymentId>,
+    pub(crate) failure: String,
 }
 
 fn failure_stamp_path(sysroot: &ostree::Sysroot) -> PathBuf {
@@ -678,7 +690,7 @@ fn failure_fingerprint(sysroot: &ostree::Sysroot) -> Result<String> {
     }
 }
 
-fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
+pub(crate) fn parse_record(path: &Path, bytes: &[u8]) -> Result<Record> {
     let fields = match textfmt::decode(RECORD_MAGIC, bytes) {
         Ok(textfmt::Parsed::Current(_, f)) => f,
         Ok(textfmt::Parsed::Newer(v)) => {
@@ -716,18 +728,19 @@ pub fn record_staged(sysroot: &ostree::Sysroot) -> Result<Option<DeploymentId>> 
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);
-    let mut fields = vec![("staged", id.to_string())];
-    fields.extend(
-        sysroot
+    let rec = Record {
+        staged: id.clone(),
+        deployments: sysroot
             .deployments()
             .iter()
             .filter(|d| !d.is_staged())
-            .map(|d| ("deployment", DeploymentId::of(d).to_string())),
-    );
-    fields.push(("failure-stamp", failure_fingerprint(sysroot)?));
+            .map(DeploymentId::of)
+            .collect(),
+        failure: failure_fingerprint(sysroot)?,
+    };
     let dir = record.parent().expect("absolute path");
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
-    fsutil::write_atomic(record, &textfmt::encode(RECORD_MAGIC, 1, &fields))?;
+    fsutil::write_atomic(record, &encode_record(&rec))?;
     log::info!(
         "recorded staged deployment {id}{}",
         if finalization_locked() {
@@ -1112,7 +1125,10 @@ pub fn run_cleanup(
             log::warn!("keeping the cleanup stamp: {e}");
             false
         }
-        _ => fsutil::remove_durable(&stamp_path)?,
+        _ => {
+            fsutil::remove_stale_temporaries(&stamp_path);
+            fsutil::remove_durable(&stamp_path)?
+        }
     };
     let report = CleanupReport {
         performed: true,

@@ -92,6 +92,29 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> 
     rustix::fs::fsync(&dirfd).map_err(|e| Error::io("syncing directory", dir, errno(e)))
 }
 
+/// Remove the temporary files [`write_atomic`] calls of processes that died
+/// left next to `path` (`.NAME.tmpPID`). Only for callers that hold the lock
+/// serializing every writer of `path`: a live writer's temporary file would
+/// go too. Best effort: returns how many were removed.
+pub fn remove_stale_temporaries(path: &Path) -> usize {
+    let Ok((dir, name)) = split(path) else {
+        return 0;
+    };
+    let prefix = format!(".{}.tmp", name.to_string_lossy());
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let f = e.file_name();
+        let f = f.to_string_lossy();
+        if f.strip_prefix(&prefix)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Remove `path` durably; a file that is already gone is not an error.
 ///
 /// Returns whether a file was removed.
@@ -231,6 +254,41 @@ mod tests {
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o644
         );
+    }
+
+    #[test]
+    fn stale_temporaries_of_the_file_go_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        for n in [
+            ".state.tmp123",
+            ".state.tmp9",
+            ".state.tmpx",
+            ".state.tmp",
+            ".other.tmp5",
+            "state",
+            "state.tmp1",
+        ] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&p), 2);
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".other.tmp5",
+                ".state.tmp",
+                ".state.tmpx",
+                "state",
+                "state.tmp1"
+            ]
+        );
+        // A missing directory is nothing to do.
+        assert_eq!(remove_stale_temporaries(&d.path().join("no/state")), 0);
     }
 
     #[test]

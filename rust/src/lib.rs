@@ -39,6 +39,7 @@ pub mod bootloader;
 pub mod cleanup;
 pub mod config;
 pub mod error;
+pub mod formats;
 pub mod fsutil;
 pub mod health;
 pub mod hooks;

@@ -460,7 +460,7 @@ fn open_guard_dir(dir: &Path) -> Result<OwnedFd> {
     })
 }
 
-fn serialize(s: &Stamp) -> String {
+pub(crate) fn serialize(s: &Stamp) -> String {
     let mut body = format!(
         "{MAGIC} {FORMAT_VERSION}\nname={}\nstate={}\ndigest={}\nrun={}\nstarted={}\n",
         s.name,
@@ -494,7 +494,7 @@ fn read_stamp(dir: &Path, name: &str) -> Result<Option<Stamp>> {
 /// Parse a stamp strictly: exact line order, every value checked, checksum
 /// verified. Anything else is [`Error::Corrupt`] (or [`Error::Unsupported`]
 /// for a newer format version).
-fn parse(path: &Path, name: &str, bytes: &[u8]) -> Result<Stamp> {
+pub(crate) fn parse(path: &Path, name: &str, bytes: &[u8]) -> Result<Stamp> {
     let corrupt = |detail: String| {
         Error::Corrupt {
         path: path.to_owned(),

@@ -632,6 +632,12 @@ pub fn unstage(
     let Some(staged) = sysroot.staged_deployment() else {
         remove_finalization_lock()?;
         hooks::clear_unvetted()?;
+        // An unstage killed after libostree dropped the staged deployment
+        // left the rest undone: finish it, so running it again converges
+        // (found by the crash sweep, rust/cli/tests/crashsweep.rs). Both
+        // steps are idempotent and cheap when there is nothing to do.
+        drop_stale_deployment_refs(sysroot, cancellable)?;
+        health::after_unstage(lock, cancellable);
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);

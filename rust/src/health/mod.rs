@@ -24,6 +24,8 @@
 
 pub mod model;
 mod ops;
+#[cfg(test)]
+mod proptests;
 mod retention;
 pub mod store;
 
@@ -128,7 +130,10 @@ pub fn boot_token() -> Result<String> {
     // Atomic (a reader sees no token or the whole one) but not fsynced: /run
     // is a tmpfs that a power cut empties anyway, so an fsync would only
     // cost two system calls at every boot and make no promise.
-    let tmp = dir.join(format!(".boot-token.{}", std::process::id()));
+    let tmp = dir.join(format!(".boot-token.tmp{}", std::process::id()));
+    // Callers hold the sysroot lock: a temporary token is a killed writer's
+    // (found by the crash sweep).
+    fsutil::remove_stale_temporaries(path);
     std::fs::write(&tmp, format!("{token}\n")).io_ctx("writing", &tmp)?;
     std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
     Ok(token)

@@ -30,7 +30,7 @@ use crate::sysroot::{DeploymentId, SysrootLock};
 
 /// Count this boot for `id` (once per boot): an untested deployment that was
 /// picked for a boot loses Untested. Returns whether anything changed.
-fn count_boot(store: &mut Store, id: &DeploymentId, token: &str, now: &str) -> bool {
+pub(super) fn count_boot(store: &mut Store, id: &DeploymentId, token: &str, now: &str) -> bool {
     let e = store.entry_or_insert(id, now);
     if e.counted_boot.as_deref() == Some(token) {
         return false;

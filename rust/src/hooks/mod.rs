@@ -28,7 +28,7 @@
 
 mod discover;
 mod runner;
-mod unvetted;
+pub(crate) mod unvetted;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ use serde::Serialize;
 
 pub use discover::{discover, scan, Hook, HookOrigin, ADMIN_HOOK_DIR, VENDOR_HOOK_DIR};
 pub use runner::{OUTPUT_TAIL_LIMIT, SANDBOX_OLD_ROOT};
-pub use unvetted::UNVETTED_PATH;
+pub use unvetted::{Unvetted, UNVETTED_PATH};
 
 use crate::error::{Error, GlibResultExt, HookEnd, Result};
 use crate::repo;

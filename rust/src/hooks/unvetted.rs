@@ -23,8 +23,10 @@ const MAX_SIZE: u64 = 4096;
 
 /// What is being vetted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Unvetted {
+pub struct Unvetted {
+    /// The stateroot of the deployment being vetted.
     pub stateroot: String,
+    /// Its commit.
     pub checksum: String,
     /// Unknown until `stage_tree` has allocated it.
     pub serial: Option<u32>,
@@ -39,6 +41,7 @@ pub(crate) struct Unvetted {
 }
 
 impl Unvetted {
+    /// A record for this process.
     pub fn new(
         stateroot: &str,
         checksum: &str,
@@ -64,13 +67,25 @@ impl Unvetted {
     }
 }
 
+/// Parse a record's bytes.
+pub(crate) fn parse(bytes: &[u8]) -> std::result::Result<Unvetted, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// A record's bytes.
+pub(crate) fn encode(u: &Unvetted) -> Vec<u8> {
+    let mut json = serde_json::to_vec(u).expect("serializable");
+    json.push(b'\n');
+    json
+}
+
 /// What the record says, if there is one. An unreadable or torn record
 /// yields a record that matches nothing in particular but is still reported,
 /// so callers treat the staged deployment as unvetted.
 pub(crate) fn read() -> Option<std::result::Result<Unvetted, String>> {
     match fsutil::read_bounded(Path::new(UNVETTED_PATH), MAX_SIZE) {
         Ok(None) => None,
-        Ok(Some(bytes)) => Some(serde_json::from_slice(&bytes).map_err(|e| e.to_string())),
+        Ok(Some(bytes)) => Some(parse(&bytes)),
         Err(e) => Some(Err(e.to_string())),
     }
 }
@@ -80,13 +95,14 @@ pub(crate) fn write(u: &Unvetted) -> Result<()> {
     let path = Path::new(UNVETTED_PATH);
     let dir = path.parent().expect("absolute path");
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io("creating", dir, e))?;
-    let mut json = serde_json::to_vec(u).expect("serializable");
-    json.push(b'\n');
-    fsutil::write_atomic(path, &json)
+    // Callers hold the sysroot lock: a temporary file here is a dead agent's.
+    fsutil::remove_stale_temporaries(path);
+    fsutil::write_atomic(path, &encode(u))
 }
 
 /// Drop the record. Returns whether there was one.
 pub(crate) fn clear() -> Result<bool> {
+    fsutil::remove_stale_temporaries(Path::new(UNVETTED_PATH));
     fsutil::remove_durable(Path::new(UNVETTED_PATH))
 }
 
