@@ -16,6 +16,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo build (every artifact: the C and C++ static libraries the consumer tests link)"
+cargo build --workspace --locked
+
 step "cargo test (unit, integration, booted test beds)"
 cargo test --workspace --locked
 

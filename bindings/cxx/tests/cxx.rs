@@ -158,9 +158,17 @@ fn compile(std: &str, source: &Path, output: Option<&Path>) {
             cmd.arg("-fsyntax-only");
         }
         Some(out) => {
+            let lib = profile_dir().join("libstagehand_cxx.a");
+            // `cargo test` builds rlibs only; the static library comes from
+            // `cargo build` (scripts/test.sh runs it first).
+            assert!(
+                lib.exists(),
+                "{} is missing: run `cargo build -p stagehand-cxx` before this test",
+                lib.display()
+            );
             cmd.arg("-o")
                 .arg(out)
-                .arg(profile_dir().join("libstagehand_cxx.a"))
+                .arg(lib)
                 .arg("-Wl,--gc-sections")
                 .args(pkg_config(&["--libs", "ostree-1"]))
                 .args(["-lpthread", "-ldl", "-lm"]);
