@@ -109,6 +109,10 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
             .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
             && std::fs::remove_file(e.path()).is_ok()
         {
+            log::info!(
+                "removed {} left by an interrupted writer",
+                e.path().display()
+            );
             n += 1;
         }
     }
@@ -144,7 +148,8 @@ pub fn remove_durable(path: &Path) -> Result<bool> {
 #[derive(Debug)]
 pub struct DirLock {
     dir: PathBuf,
-    fd: OwnedFd,
+    /// Holds the flock; closing it releases the lock.
+    _fd: OwnedFd,
 }
 
 impl DirLock {
@@ -160,7 +165,7 @@ impl DirLock {
             .map_err(|e| Error::io("locking directory", dir, errno(e)))?;
         Ok(DirLock {
             dir: dir.to_owned(),
-            fd,
+            _fd: fd,
         })
     }
 
@@ -171,26 +176,7 @@ impl DirLock {
     /// temporary file exists, and we hold it now. Best effort: such files are
     /// never read, only clutter.
     pub fn remove_stale_temps(&self, file_name: &str) {
-        let prefix = format!(".{file_name}.tmp");
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let Some(file) = file.to_str() else { continue };
-            let stale = file
-                .strip_prefix(&prefix)
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-            if stale {
-                match rustix::fs::unlinkat(&self.fd, file, rustix::fs::AtFlags::empty()) {
-                    Ok(()) => log::info!(
-                        "removed {} left by an interrupted writer",
-                        self.dir.join(file).display()
-                    ),
-                    Err(e) => log::debug!("cannot remove {file}: {e}"),
-                }
-            }
-        }
+        remove_stale_temporaries(&self.dir.join(file_name));
     }
 }
 
