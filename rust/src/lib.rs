@@ -41,6 +41,7 @@ pub mod config;
 pub mod error;
 pub mod formats;
 pub mod fsutil;
+pub mod glib_log;
 pub mod health;
 pub mod hooks;
 pub mod redline;

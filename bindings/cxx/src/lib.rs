@@ -72,9 +72,6 @@ use glib::translate::from_glib_none;
 use stagehand::redline;
 use stagehand::{CleanupStamp as RsCleanupStamp, Kargs, SysrootLock};
 
-#[cfg(feature = "glib-log")]
-mod logging;
-
 /// The start of every error message that crosses the bridge:
 /// `stagehand-error <code> <nick>: <message>`.
 pub const ERROR_PREFIX: &str = "stagehand-error ";
@@ -830,7 +827,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// reaching cxx's boundary aborts the whole daemon.
 fn guard<T>(name: &str, f: impl FnOnce() -> stagehand::Result<T>) -> Result<T> {
     #[cfg(feature = "glib-log")]
-    logging::init();
+    stagehand::glib_log::route_log_to_glib();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(BridgeError::from),
         Err(payload) => {

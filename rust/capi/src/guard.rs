@@ -260,7 +260,7 @@ pub(crate) unsafe fn fallible<T>(
     on_fail: T,
     f: impl FnOnce(&Call) -> Result<T, Fail>,
 ) -> T {
-    crate::logging::init();
+    stagehand::glib_log::route_log_to_glib();
     let call = Call { name };
     if call
         .require(
@@ -299,7 +299,7 @@ pub(crate) fn infallible<T>(
     on_fail: T,
     f: impl FnOnce(&Call) -> Result<T, Fail>,
 ) -> T {
-    crate::logging::init();
+    stagehand::glib_log::route_log_to_glib();
     let call = Call { name };
     match catch_unwind(AssertUnwindSafe(|| f(&call))) {
         Ok(Ok(v)) => v,

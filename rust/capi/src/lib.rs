@@ -57,7 +57,6 @@ pub mod health;
 pub mod hooks;
 
 mod guard;
-mod logging;
 
 /// GLib's `guint`, which glib-sys spells `c_uint`: named here so the header
 /// says `guint` (cbindgen is told not to emit a typedef for it).

@@ -1,11 +1,13 @@
 //! Route the library's `log` records into GLib's logging, in the log domain
-//! `stagehand`, as the C library does: they land wherever the C++ daemon's
-//! GLib messages go (its journal, its `g_log_set_handler()`,
-//! `G_MESSAGES_DEBUG=stagehand`).
+//! `stagehand`, so they land wherever a GLib daemon's messages go (its
+//! journal, its `g_log_set_handler()`, `G_MESSAGES_DEBUG=stagehand`). The C
+//! library and the cxx bridge install it; a Rust daemon built on GLib may too.
 //!
-//! Installed on the first fallible call, and only if no logger is set yet:
-//! a Rust crate that embeds this bridge and sets its own logger first keeps
-//! it (or turns the `glib-log` feature off).
+//! `log::error!` becomes a critical (GLib's errors abort), `warn!` a warning,
+//! `info!` an info message and `debug!`/`trace!` debug messages; GLib hides
+//! info and debug unless `G_MESSAGES_DEBUG` names the domain. stagehand logs
+//! runtime failures as warnings: a critical can abort a host daemon that runs
+//! with `G_DEBUG=fatal-criticals`.
 
 use std::sync::Once;
 
@@ -37,12 +39,16 @@ impl log::Log for Domain {
 }
 
 static LOGGER: Domain = Domain(GlibLogger::new(
+    // g_log(), not g_log_structured(): handlers set with g_log_set_handler()
+    // and g_test_expect_message() see these messages too.
     GlibLoggerFormat::Plain,
     GlibLoggerDomain::CrateTarget,
 ));
 
-/// Install the logger once; afterwards one atomic load.
-pub(crate) fn init() {
+/// Install the logger once, unless the process already has one (a Rust
+/// daemon's own logger is kept). The C library and the cxx bridge call this
+/// at every entry point; after the first call it is one atomic load.
+pub fn route_log_to_glib() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if log::set_logger(&LOGGER).is_ok() {
