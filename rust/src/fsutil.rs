@@ -97,6 +97,11 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> 
 /// serializing every writer of `path`: a live writer's temporary file would
 /// go too. Best effort: returns how many were removed.
 pub fn remove_stale_temporaries(path: &Path) -> usize {
+    remove_temporaries(path, |_| true)
+}
+
+/// Remove `path`'s `.NAME.tmpPID` files whose PID `dead` says is gone.
+fn remove_temporaries(path: &Path, dead: impl Fn(&str) -> bool) -> usize {
     let Ok((dir, name)) = split(path) else {
         return 0;
     };
@@ -105,9 +110,9 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let f = e.file_name();
         let f = f.to_string_lossy();
-        if f.strip_prefix(&prefix)
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-            && std::fs::remove_file(e.path()).is_ok()
+        if f.strip_prefix(&prefix).is_some_and(|pid| {
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid)
+        }) && std::fs::remove_file(e.path()).is_ok()
         {
             log::info!(
                 "removed {} left by an interrupted writer",
@@ -117,6 +122,25 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
         }
     }
     n
+}
+
+/// Remove the temporary files [`write_atomic`] calls left next to `path`
+/// whose writer process is gone (no process has the PID in the name), for
+/// writers that take no lock. A temporary file of a live writer, or of a dead
+/// one whose PID was reused, stays. Best effort: returns how many were
+/// removed.
+///
+/// The PIDs are those of the caller's PID namespace: use it only where every
+/// writer of `path` runs in the same one (a file in `/run` written by the
+/// system's units).
+pub fn remove_dead_writers_temporaries(path: &Path) -> usize {
+    remove_temporaries(path, |pid| {
+        let Some(pid) = pid.parse().ok().and_then(rustix::process::Pid::from_raw) else {
+            return false;
+        };
+        // ESRCH: no such process. EPERM means it exists (and is not ours).
+        rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+    })
 }
 
 /// Remove `path` durably; a file that is already gone is not an error.
