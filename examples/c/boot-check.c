@@ -12,6 +12,10 @@
  * reads it from the GRUB/BLS boot counter, a library caller passes it in.
  * PROGRAM is the health check: exit status 0 means healthy.
  *
+ * With a boot counter configured (docs/boot-assessment.md), leave this to
+ * the units: the library's mark-good and mark-bad do not bless or disarm
+ * the counter, which `stagehand mark-good` and `stagehand mark-bad` do.
+ *
  * Build: cc boot-check.c $(pkg-config --cflags --libs stagehand-1)
  */
 #include <stdlib.h>

@@ -41,8 +41,11 @@ stage_with_hooks (const char *sysroot_path, const char *revision, guint hook_tim
     return FALSE;
 
   id = stagehand_stage_result_dup_id (result);
-  g_print ("%s: %s (hooks passed)\n",
-           stagehand_stage_result_get_unchanged (result) ? "already staged" : "staged", id);
+  /* Unchanged: this commit was staged (and vetted) before; nothing ran. */
+  if (stagehand_stage_result_get_unchanged (result))
+    g_print ("already staged: %s\n", id);
+  else
+    g_print ("staged: %s (hooks passed)\n", id);
   return TRUE;
 }
 

@@ -10,6 +10,9 @@
 // --evidence is what the bootloader knows about this boot (a boot counter
 // whose tries ran out means "fallback"); the `stagehand assess` command
 // reads it from the GRUB/BLS boot counter, a library caller passes it in.
+// With a boot counter configured (docs/boot-assessment.md), leave this to the
+// units: the library's mark_good() and mark_bad() do not bless or disarm the
+// counter, which `stagehand mark-good` and `stagehand mark-bad` do.
 //
 // Build: c++ -std=c++17 boot-check.cc $(pkg-config --cflags --libs stagehand-cxx-1)
 #include <stagehand-cxx/stagehand.hpp>

@@ -44,7 +44,8 @@ void stage_with_hooks(OstreeSysroot &sysroot, const std::string &revision,
   options->set_hook_timeout(hook_timeout);
   SysrootLock lock(sysroot, 30 * 1000);
   const stagehand::StageOutcome out = stagehand::stage(sysroot, *options);
-  std::printf("%s: %s (hooks passed)\n", out.unchanged ? "already staged" : "staged",
+  // Unchanged: this commit was staged (and vetted) before; nothing ran.
+  std::printf(out.unchanged ? "already staged: %s\n" : "staged: %s (hooks passed)\n",
               std::string(out.deployment.to_string()).c_str());
 }
 

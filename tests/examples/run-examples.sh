@@ -16,7 +16,8 @@
 # and mark-good, the autocleanup the finalization left pending, the guarded
 # step still done.
 #
-# rollback (3 boots). Boot 1 (1.0): 5.0 staged, its hook passes; shutdown.
+# rollback (3 boots). Boot 1 (1.0): 5.0 staged, its hook passes; staged
+# again: unchanged; shutdown.
 # Boot 2 (5.0): the health check fails: marked bad, rolled back to 1.0.
 # Boot 3 (1.0): good; 5.0 is denylisted and refused; the cleanup.
 #
@@ -174,6 +175,8 @@ rollback:1)
     # 5.0 ships only 10-pass: staged, and finalized at this shutdown.
     run 0 "$stage_hooks" testos/passing
     out "staged: $id_5_0 (hooks passed)"
+    run 0 "$stage_hooks" testos/passing
+    out "already staged: $id_5_0"
     check "shutdown steps run" shutdown_steps
     check "finalize-stamp wrote the stamp" grep -q "cleanup stamp written" "$tmp/finalize"
     ;;
