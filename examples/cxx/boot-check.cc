@@ -17,6 +17,7 @@
 // Build: c++ -std=c++17 boot-check.cc $(pkg-config --cflags --libs stagehand-cxx-1)
 #include <stagehand-cxx/stagehand.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

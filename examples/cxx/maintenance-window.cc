@@ -15,6 +15,7 @@
 // Build: c++ -std=c++17 maintenance-window.cc $(pkg-config --cflags --libs stagehand-cxx-1)
 #include <stagehand-cxx/stagehand.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -14,6 +14,7 @@
 // Build: c++ -std=c++17 stage-hooks.cc $(pkg-config --cflags --libs stagehand-cxx-1)
 #include <stagehand-cxx/stagehand.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -7,7 +7,7 @@
 #       --commit 4.0 --branch testos/hooked --file ...10-pass --file ...20-veto
 #       --commit 5.0 --branch testos/passing --file ...10-pass
 #       --boots N -- sh run-examples.sh SCENARIO CLI BOOT_CHECK AUTOCLEANUP
-#                                       STAGE_HOOKS MAINTENANCE_WINDOW RUN_ONCE
+#                       STAGE_HOOKS MAINTENANCE_WINDOW RUN_ONCE UPDATE_DAEMON
 #
 # update (2 boots). Boot 1 (1.0): a veto by 4.0's hook; 2.0 staged held,
 # kept staged through a shutdown, cancelled, staged again and released; the
@@ -19,13 +19,14 @@
 # rollback (3 boots). Boot 1 (1.0): 5.0 staged, its hook passes; staged
 # again: unchanged; shutdown.
 # Boot 2 (5.0): the health check fails: marked bad, rolled back to 1.0.
-# Boot 3 (1.0): good; 5.0 is denylisted and refused; the cleanup.
+# Boot 3 (1.0): good; 5.0 is denylisted and refused; the cleanup; 2.0
+# staged held by the plain update-daemon.
 #
 # TAP on stdout (the examples' output as comments); the exit status is the
 # number of failed checks (at most 99).
 set -u
-[ $# -eq 7 ] || { echo "usage: $0 update|rollback CLI BOOT_CHECK AUTOCLEANUP STAGE_HOOKS MAINTENANCE_WINDOW RUN_ONCE" >&2; exit 99; }
-scenario=$1 cli=$2 boot_check=$3 autocleanup=$4 stage_hooks=$5 window=$6 run_once=$7
+[ $# -eq 8 ] || { echo "usage: $0 update|rollback CLI BOOT_CHECK AUTOCLEANUP STAGE_HOOKS MAINTENANCE_WINDOW RUN_ONCE UPDATE_DAEMON" >&2; exit 99; }
+scenario=$1 cli=$2 boot_check=$3 autocleanup=$4 stage_hooks=$5 window=$6 run_once=$7 update_daemon=$8
 boot=${STAGEHAND_TEST_BOOT:?run this with stagehand-testbed run --boots N}
 stateroot=$STAGEHAND_TEST_STATEROOT
 id_0_9="$stateroot:$STAGEHAND_TEST_COMMIT_0_9.0"
@@ -202,6 +203,14 @@ rollback:3)
     out_matches '^cleanup pending'
     out "stamp removed"
     check "the repository is consistent" sh -c "ostree fsck --repo=/sysroot/ostree/repo --quiet >/dev/null"
+
+    # The plain update daemon: 2.0 staged and held, the deployments listed.
+    run 0 "$update_daemon" --hold testos/stable
+    out "staged: $id_2_0 (held until unlocked)"
+    out "  $id_2_0 2.0 (staged) (held)"
+    out "* $id_1_0 1.0"
+    run 1 "$update_daemon" testos/no-such-branch
+    err_matches '^error: '
     ;;
 *)
     echo "Bail out! unexpected scenario $scenario, boot $boot"
