@@ -11,7 +11,7 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::{guint, guint64};
-use stagehand::{CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome, SysrootLock};
+use stagehand::{CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
 
@@ -358,7 +358,7 @@ pub unsafe extern "C" fn stagehand_record_staged(
     fallible(c"stagehand_record_staged", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let staged = stagehand::record_staged(&sysroot)?;
         if !out_staged_id.is_null() {
             // SAFETY: a non-NULL out parameter points to writable storage.
@@ -488,7 +488,7 @@ pub unsafe extern "C" fn stagehand_record_finalized(
         |call| {
             let sysroot = call.sysroot(sysroot)?;
             let cancellable = call.cancellable(cancellable)?;
-            let lock = SysrootLock::assume_held(&sysroot);
+            let lock = call.locked(&sysroot)?;
             lock.reload(cancellable.as_ref())?;
             let outcome = stagehand::record_finalized(&lock, cancellable.as_ref())?;
             Ok(Box::into_raw(Box::new(StagehandFinalizeResult::new(
@@ -799,7 +799,7 @@ pub unsafe extern "C" fn stagehand_run_cleanup(
     fallible(c"stagehand_run_cleanup", error, ptr::null_mut(), |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         Ok(report(stagehand::run_cleanup(
             &lock,

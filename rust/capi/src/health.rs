@@ -11,7 +11,7 @@ use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
 use stagehand::health::{self, Denied, Outcome, RollbackRecord, State, Trigger, Verdict};
-use stagehand::{BootEvidence, DeploymentId, HealthOptions, SysrootLock};
+use stagehand::{BootEvidence, DeploymentId, HealthOptions};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
 
@@ -314,7 +314,7 @@ pub unsafe extern "C" fn stagehand_mark_good(
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = health::mark_good(&lock, &opts, cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandMarkGoodResult {
@@ -370,7 +370,7 @@ pub unsafe extern "C" fn stagehand_mark_bad(
         )?;
         let cancellable = call.cancellable(cancellable)?;
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let target = spec
             .map(|s| DeploymentId::resolve(s, &sysroot))
@@ -443,7 +443,7 @@ pub unsafe extern "C" fn stagehand_assess(
             _ => BootEvidence::Unknown,
         };
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let v: Verdict = health::assess(&lock, &evidence, &opts, cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandVerdict {
@@ -528,7 +528,7 @@ pub unsafe extern "C" fn stagehand_denylist_remove(
             )?;
             let cancellable = call.cancellable(cancellable)?;
             crate::guard::check_cancelled(cancellable.as_ref())?;
-            let lock = SysrootLock::assume_held(&sysroot);
+            let lock = call.locked(&sysroot)?;
             lock.reload(cancellable.as_ref())?;
             let removed = health::denylist_remove(&lock, checksum)?;
             Ok(Box::into_raw(Box::new(StagehandDenylistEntry::of(
@@ -563,7 +563,7 @@ pub unsafe extern "C" fn stagehand_health_reset(
     fallible(c"stagehand_health_reset", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = health::reset(&lock, cancellable.as_ref())?;
         if !out_previous_error.is_null() {

@@ -12,7 +12,7 @@ use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
 use crate::guint64;
-use stagehand::{hooks, HookEnd, HookOrigin, HookRun, SysrootLock};
+use stagehand::{hooks, HookEnd, HookOrigin, HookRun};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr};
 use crate::stage::StagehandStageOptions;
@@ -138,7 +138,7 @@ pub unsafe extern "C" fn stagehand_hooks_check(
         let sysroot = call.sysroot(sysroot)?;
         let options = call.obj(options, c"options != NULL")?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let r = hooks::check(&lock, &options.build(), cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandHookReport {
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn stagehand_hooks_recover(
     fallible(c"stagehand_hooks_recover", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = hooks::recover(&lock, cancellable.as_ref())?;
         if !out_removed_id.is_null() {

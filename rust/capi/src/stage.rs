@@ -10,9 +10,7 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
-use stagehand::{
-    HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock,
-};
+use stagehand::{HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 
@@ -386,7 +384,7 @@ pub unsafe extern "C" fn stagehand_stage(
         let sysroot = call.sysroot(sysroot)?;
         let options = const_ref(call, options, c"options != NULL")?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let outcome = stagehand::stage(&lock, &options.build(), cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandStageResult {
@@ -572,7 +570,7 @@ pub unsafe extern "C" fn stagehand_unstage(
     fallible(c"stagehand_unstage", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let removed = stagehand::unstage(&lock, cancellable.as_ref())?;
         if !out_unstaged_id.is_null() {
@@ -610,7 +608,7 @@ pub unsafe extern "C" fn stagehand_lock_finalization(
     fallible(c"stagehand_lock_finalization", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         stagehand::lock_finalization(&sysroot)?;
         Ok(GTRUE)
     })
