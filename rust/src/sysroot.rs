@@ -213,11 +213,12 @@ pub fn sysroot_lock_is_held(sysroot: &ostree::Sysroot) -> Result<bool> {
     use rustix::fs::{FlockOperation, Mode, OFlags};
     use rustix::io::Errno;
 
-    // libostree opens the sysroot fd when it loads or locks the sysroot: one
-    // that never did cannot have been locked by the caller.
-    if sysroot.fd() < 0 {
-        return Ok(false);
-    }
+    // The sysroot fd: libostree opens it when it loads or locks the sysroot,
+    // and ostree_sysroot_get_fd() is a critical before that. initialize()
+    // opens it if need be and only reads (it is what load() starts with).
+    sysroot
+        .initialize()
+        .ctx(|| format!("opening sysroot {}", sysroot_path(sysroot).display()))?;
     let dirfd = sysroot.dfd_borrow();
     let path = || sysroot_path(sysroot).join(LOCK_FILE);
     // A lock file unlinked between our open and our lock is one its holder

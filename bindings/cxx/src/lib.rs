@@ -41,8 +41,9 @@
 //! - The caller owns the sysroot: every function takes the caller's
 //!   `OstreeSysroot &`, loaded by the caller; functions that change
 //!   deployments need the sysroot lock held by the caller
-//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]) and reload the sysroot if
-//!   it changed on disk.
+//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]), checked with
+//!   `stagehand::SysrootLock::verify_held` (`ErrorCode::NotLocked` when nobody
+//!   holds it), and reload the sysroot if it changed on disk.
 //! - `GCancellable *` may be null. A wrong object type is
 //!   `ErrorCode::InvalidArgument` (C++ references cannot be null).
 //! - A panic never unwinds into C++ (that would abort the daemon): it

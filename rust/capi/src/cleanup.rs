@@ -472,7 +472,9 @@ impl StagehandFinalizeResult {
 /// (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
 /// @sysroot is not the booted system's, with %STAGEHAND_ERROR_CORRUPT when the
 /// record cannot be read. The caller must hold the sysroot lock (which also
-/// makes a read-only `/sysroot` writable for the stamp); @sysroot is reloaded.
+/// makes a read-only `/sysroot` writable for the stamp); when nobody holds it
+/// this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read or
+/// written. @sysroot is reloaded.
 ///
 /// Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_finalize_result_free()
 #[no_mangle]
@@ -785,8 +787,9 @@ pub unsafe extern "C" fn stagehand_autocleanup(
 /// stagehand_autocleanup() for a caller that holds the sysroot lock already
 /// (an update agent that prunes before it pulls): the same cleanup, report
 /// and stamp handling, without taking or releasing the lock. Without a
-/// stamp (and without @force) nothing is done. @sysroot is reloaded first if
-/// another process changed it.
+/// stamp (and without @force) nothing is done. When nobody holds the sysroot
+/// lock this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read
+/// or written. @sysroot is reloaded first if another process changed it.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
 #[no_mangle]

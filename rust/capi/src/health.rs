@@ -300,7 +300,8 @@ pub unsafe extern "C" fn stagehand_health_options_set_keep_known_good(
 /// is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
 /// %STAGEHAND_ERROR_CORRUPT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_good_result_free()
 #[no_mangle]
@@ -346,7 +347,8 @@ pub unsafe extern "C" fn stagehand_mark_good(
 /// into an untested or failed deployment. An unknown @deployment_id is
 /// %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_bad_result_free()
 #[no_mangle]
@@ -412,7 +414,8 @@ pub unsafe extern "C" fn stagehand_mark_bad(
 /// choice must never denylist an update. Also finishes what an interrupted
 /// transition left (order, pins).
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the verdict, or %NULL with @error set; free with stagehand_verdict_free()
 #[no_mangle]
@@ -505,7 +508,8 @@ pub unsafe extern "C" fn stagehand_denylist_list(
 /// that is not hexadecimal, not on the denylist or matching several entries
 /// is %STAGEHAND_ERROR_INVALID_ARGUMENT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the entry removed, or %NULL with @error set; free with stagehand_denylist_entry_free()
 #[no_mangle]
@@ -550,7 +554,8 @@ pub unsafe extern "C" fn stagehand_denylist_remove(
 /// %STAGEHAND_HEALTH_STATE_GOOD_FALLBACK), moved-aside corrupt stores are
 /// deleted. Pins stagehand recorded are released first.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]

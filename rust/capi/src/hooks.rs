@@ -124,7 +124,8 @@ pub struct StagehandHookReport {
 /// unacceptable hook file %STAGEHAND_ERROR_HOOK_INVALID, cancellation
 /// %STAGEHAND_ERROR_CANCELLED (the running hook's process tree is killed).
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the report, or %NULL with @error set; free with stagehand_hook_report_free()
 #[no_mangle]
@@ -163,7 +164,8 @@ pub unsafe extern "C" fn stagehand_hooks_check(
 /// deployment checkout not in the deployment list. A vetted staged
 /// deployment is left alone. (stagehand_stage() does this by itself first.)
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]

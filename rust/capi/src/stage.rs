@@ -369,7 +369,8 @@ pub unsafe extern "C" fn stagehand_stage_options_set_keep_known_good(
 /// (stagehand_stage_result_get_unchanged() is %TRUE).
 ///
 /// The caller must hold the sysroot lock (ostree_sysroot_lock() or
-/// stagehand_sysroot_lock()). @sysroot is reloaded first if another process
+/// stagehand_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written. @sysroot is reloaded first if another process
 /// changed it since it was loaded, and is reloaded afterwards.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_stage_result_free()
@@ -556,8 +557,10 @@ pub unsafe extern "C" fn stagehand_stage_result_get_finalization_locked(
 /// booted and rollback deployments are untouched. Nothing staged is not an
 /// error (a stray finalization lock is still removed).
 ///
-/// The caller must hold the sysroot lock. @sysroot is reloaded first if
-/// another process changed it, and is reloaded afterwards.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+/// @sysroot is reloaded first if another process changed it, and is reloaded
+/// afterwards.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]
