@@ -65,7 +65,8 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
 /// renaming into place PATH". Retrying converges: writing again renames and
 /// fsyncs again; a caller whose re-run finds the new state already in place
 /// and writes nothing makes it durable with [`fsync_dir`] instead (the health
-/// store's `Store::load`, the GRUB environment block's unchanged update).
+/// store's `Store::load`, the GRUB environment block's unchanged update, the
+/// guard's `Interrupted`/`AlreadyComplete` refusals).
 /// The outcome on disk is the same as a crash between the rename and the
 /// directory fsync, which the crash sweep covers.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {

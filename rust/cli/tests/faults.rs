@@ -676,3 +676,89 @@ fn assess_after_a_failed_directory_fsync_makes_the_store_durable_though_it_write
         "the re-run made the store durable: {fsyncs:?}"
     );
 }
+
+/// A guard stamp whose directory fsync failed after the rename: `begin`
+/// reports the step not begun (`Io`, "written but not durable"), though the
+/// started record is visible. Its re-run answers `Interrupted` (the record
+/// is there: the administrator decides) and first makes that record durable;
+/// the same for `commit` and its re-run's `AlreadyComplete`.
+#[test]
+fn a_failed_directory_fsync_after_a_guard_stamp_rename_is_not_durable_and_the_rerun_makes_it_so() {
+    let digest = "cd".repeat(32);
+    let d = tempfile::tempdir().unwrap();
+    let dir: PathBuf = d.path().into();
+    let dir_s = dir.display().to_string();
+    let log = dir.join("trace.log").display().to_string();
+    let guard = |op: &str| -> Vec<String> {
+        ["guard", op, "step", "--digest", &digest, "--dir", &dir_s]
+            .map(String::from)
+            .to_vec()
+    };
+    let run = |strace: Vec<String>, op: &str| -> Output {
+        let mut a = strace;
+        a.push(EXE.into());
+        a.extend(guard(op));
+        Command::new(&a[0]).args(&a[1..]).output().unwrap()
+    };
+    let stamp = dir.join("step.stamp");
+    for (op, rerun_code) in [
+        ("begin", ErrorCode::Interrupted),
+        ("commit", ErrorCode::AlreadyComplete),
+    ] {
+        // The fsyncs before the stamp's rename, in a run whose renames fail.
+        let _ = run(dry_args(&log), op);
+        let calls = parse_calls(&std::fs::read_to_string(&log).unwrap());
+        std::fs::remove_file(&log).unwrap();
+        let nth = dir_fsync_after(&calls, "rename", ".step.stamp.tmp");
+        let out = run(strace_args(&log, Some(("fsync", nth, "EIO"))), op);
+        let injected = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            injected
+                .lines()
+                .any(|l| l.contains("INJECTED") && l.contains(&format!("{dir_s}>)"))),
+            "{op}: the injected call is the fsync of the guard directory:\n{injected}"
+        );
+        assert_not_durable(&out, "step.stamp", "written but not durable");
+        let s = std::fs::read_to_string(&stamp).unwrap();
+        let phase = if op == "begin" { "started" } else { "complete" };
+        assert!(s.contains(phase), "{op}: the new stamp is visible: {s}");
+
+        let mut a: Vec<String> = [
+            "strace",
+            "-qq",
+            "-y",
+            "-o",
+            &log,
+            "-e",
+            "signal=none",
+            "-e",
+            "trace=fsync",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(EXE.into());
+        a.extend(guard(op));
+        let out = Command::new(&a[0]).args(&a[1..]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(exit_for(rerun_code)),
+            "{op} re-run: {}",
+            text(&out.stderr)
+        );
+        let fsyncs = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            fsyncs
+                .lines()
+                .any(|l| l.contains(&format!("{dir_s}>)")) && l.ends_with("= 0")),
+            "{op} re-run made the stamp durable: {fsyncs}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&stamp).unwrap(),
+            s,
+            "{op}: unchanged"
+        );
+    }
+}
