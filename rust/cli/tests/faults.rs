@@ -762,3 +762,61 @@ fn a_failed_directory_fsync_after_a_guard_stamp_rename_is_not_durable_and_the_re
         );
     }
 }
+
+/// The cleanup stamp whose directory fsync failed after its rename: the
+/// stamp is visible, the finalization record is kept (the step did not
+/// succeed), and the re-run merges into the stamp it finds (the same
+/// deployment once, the same dropped deployments), rewrites it durably and
+/// consumes the record.
+#[test]
+fn a_failed_directory_fsync_after_the_cleanup_stamp_rename_keeps_the_record_and_a_rerun_converges()
+{
+    let (tb, _) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v3]);
+    ok_in(&m, &["finalize-stamp", "--record"]);
+    assert!(m.finalize().status.success());
+    let stamp = tb.sysroot().join(".cleanup");
+    let record = || m.run(&["cat", stagehand::cleanup::FINALIZE_RECORD_PATH]);
+    assert!(record().status.success());
+
+    let out = fail_dir_fsync(
+        &m,
+        &["finalize-stamp"],
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".cleanup.tmp",
+        "sysroot",
+    );
+    assert_not_durable(&out, ".cleanup", "written but not durable");
+    let visible = std::fs::read_to_string(&stamp).unwrap();
+    assert!(
+        visible.contains(&format!("deployment testos:{v3}.")),
+        "{visible}"
+    );
+    assert!(record().status.success(), "the record is kept");
+
+    let (out, fsyncs) = fsyncs_of(&m, &["finalize-stamp"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("sysroot>)") && l.ends_with("= 0")),
+        "the re-run made the stamp durable: {fsyncs:?}"
+    );
+    let s = std::fs::read_to_string(&stamp).unwrap();
+    assert_eq!(
+        s.matches(&format!("deployment testos:{v3}.")).count(),
+        1,
+        "merged, not doubled: {s}"
+    );
+    let lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("dropped"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(lines(&s), lines(&visible), "{s}");
+    assert!(!record().status.success(), "the record is consumed");
+}
