@@ -41,8 +41,9 @@
 //! - The caller owns the sysroot: every function takes the caller's
 //!   `OstreeSysroot &`, loaded by the caller; functions that change
 //!   deployments need the sysroot lock held by the caller
-//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]) and reload the sysroot if
-//!   it changed on disk.
+//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]), checked with
+//!   `stagehand::SysrootLock::verify_held` (`ErrorCode::NotLocked` when nobody
+//!   holds it), and reload the sysroot if it changed on disk.
 //! - `GCancellable *` may be null. A wrong object type is
 //!   `ErrorCode::InvalidArgument` (C++ references cannot be null).
 //! - A panic never unwinds into C++ (that would abort the daemon): it
@@ -128,6 +129,8 @@ pub mod ffi {
         Config = 19,
         /// The running libostree or bootloader cannot do what was asked.
         Unsupported = 20,
+        /// The operation needs the sysroot lock held by the caller, and nobody holds it.
+        NotLocked = 21,
     }
 
     /// The stable identity of a deployment (`stateroot:checksum.serial`,
@@ -905,7 +908,7 @@ unsafe fn hooks_check(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let r = stagehand::hooks::check(&lock, &options.inner, cancellable.as_ref())?;
         Ok(ffi::HookReport {
@@ -957,7 +960,7 @@ unsafe fn hooks_recover(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::hooks::recover(&lock, cancellable.as_ref())?;
         Ok(ffi::UnstageOutcome {
@@ -976,7 +979,7 @@ unsafe fn mark_good(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::health::mark_good(&lock, &options.0, cancellable.as_ref())?;
         Ok(ffi::MarkGoodOutcome {
@@ -1001,7 +1004,7 @@ unsafe fn mark_bad(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let target = opt(deployment)
             .map(|s| stagehand::DeploymentId::resolve(s, &sysroot))
@@ -1051,7 +1054,7 @@ unsafe fn assess(
                 )))
             }
         };
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let v = stagehand::health::assess(&lock, &evidence, &options.0, cancellable.as_ref())?;
         Ok(ffi::Verdict {
@@ -1106,7 +1109,7 @@ unsafe fn denylist_remove(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(denylist_entry(&stagehand::health::denylist_remove(
             &lock, checksum,
@@ -1122,7 +1125,7 @@ unsafe fn health_reset(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(stagehand::health::reset(&lock, cancellable.as_ref())?
             .previous_error
@@ -1443,7 +1446,7 @@ unsafe fn stage(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::stage(&lock, &options.inner, cancellable.as_ref())?;
         Ok(ffi::StageOutcome {
@@ -1466,7 +1469,7 @@ unsafe fn unstage(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(match stagehand::unstage(&lock, cancellable.as_ref())? {
             Some(id) => ffi::UnstageOutcome {
@@ -1489,7 +1492,7 @@ unsafe fn lock_finalization(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         stagehand::lock_finalization(&sysroot)
     })
 }
@@ -1514,7 +1517,7 @@ unsafe fn status(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let s = stagehand::status(&sysroot)?;
         Ok(ffi::Status {
             deployments: s
@@ -1608,7 +1611,7 @@ unsafe fn run_cleanup(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         stagehand::run_cleanup(&lock, force, cancellable.as_ref()).map(cleanup_report)
     })

@@ -569,6 +569,16 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
+        // What we read may be visible but not durable: the last write's
+        // directory fsync may have failed after its rename (see
+        // fsutil::write_atomic). A change that finds nothing to write would
+        // then report success on a state a power cut could undo; syncing the
+        // directory first makes every run converge on a durable state.
+        if store.exists {
+            if let Some(dir) = path.parent() {
+                fsutil::fsync_dir(dir)?;
+            }
+        }
         // Whoever wrote `pending` held the sysroot lock, which we hold now:
         // that staging is over. Its deployment, if libostree got that far,
         // starts its trial; otherwise the record is dropped on the next write.
