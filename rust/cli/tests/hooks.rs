@@ -869,3 +869,85 @@ fn a_zero_timeout_is_refused() {
     );
     assert_unchanged(&m, &before, "a zero timeout");
 }
+
+/// `stagehand ARGS` inside `m` with every `pidfd_open` failing ENOSYS, as on
+/// a kernel before 5.3 (RHEL 8's 4.18) or under valgrind; strace's log of the
+/// injections is returned with the output.
+fn without_pidfd(m: &Machine<'_>, args: &[&str]) -> (Output, String) {
+    let exe = m.host_path(EXE);
+    let mut argv = vec![
+        "strace",
+        "-qq",
+        "-o",
+        "/tmp/pidfd.log",
+        "-e",
+        "trace=pidfd_open",
+        "-e",
+        "inject=pidfd_open:error=ENOSYS",
+        exe.as_str(),
+    ];
+    argv.extend_from_slice(args);
+    let out = m.run(&argv);
+    (out, m.sh("cat /tmp/pidfd.log"))
+}
+
+#[test]
+fn without_pidfd_open_hooks_pass_veto_and_time_out_the_same() {
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let refuse = tb.commit(&hook(
+        Commit::new("2.0"),
+        "20-refuse",
+        "echo 'cannot migrate schema 7' >&2; exit 3",
+    ));
+    let hang = tb.commit(&hook(
+        Commit::new("2.1"),
+        "10-hang",
+        "(trap '' TERM; exec sleep 86411) &\necho hook waiting\nexec sleep 86412",
+    ));
+    let pass = tb.commit(&hook(Commit::new("2.2"), "10-ok", "echo all fine"));
+    let m = tb.boot_default();
+    let before = full_snapshot(&m);
+
+    // A veto: reported with the hook's status and output, nothing left.
+    let (out, log) = without_pidfd(&m, &["stage", &refuse]);
+    assert!(
+        log.contains("pidfd_open(") && log.contains("ENOSYS") && log.contains("INJECTED"),
+        "the fault was not injected:\n{log}"
+    );
+    assert_fails(&out, ErrorCode::HookVetoed, "20-refuse");
+    let err = stderr(&out);
+    assert!(
+        err.contains("exit status 3") && err.contains("cannot migrate schema 7"),
+        "{err}"
+    );
+    assert_unchanged(&m, &before, "a veto without pidfd_open");
+
+    // A timeout still kills the whole tree, a child ignoring SIGTERM too.
+    let (out, _) = without_pidfd(&m, &["stage", &hang, "--hook-timeout", "2"]);
+    assert_fails(
+        &out,
+        ErrorCode::HookVetoed,
+        "10-hang vetoed the update (timed out after 2s)",
+    );
+    assert!(stderr(&out).contains("hook waiting"), "{}", stderr(&out));
+    for n in ["sleep 86411", "sleep 86412"] {
+        assert_eq!(host_procs(n), vec![], "{n} survived the timeout");
+    }
+    assert_eq!(zombies(&m), "", "zombies left");
+    assert_unchanged(&m, &before, "a timeout without pidfd_open");
+
+    // A passing hook: staged and vetted.
+    let (out, log) = without_pidfd(&m, &["stage", &pass]);
+    assert!(log.contains("INJECTED"), "{log}");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = status_json(&m);
+    let staged: Vec<&serde_json::Value> = j["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["staged"] == true)
+        .collect();
+    assert_eq!(staged.len(), 1, "{j}");
+    assert_eq!(staged[0]["checksum"], pass.as_str());
+    assert_eq!(staged[0]["unvetted"], false);
+}

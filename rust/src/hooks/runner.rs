@@ -19,6 +19,11 @@
 //! alongside a pidfd of bwrap, keeping only the last [`OUTPUT_TAIL_LIMIT`]
 //! bytes. A hook writing without end never blocks (the pipe is always
 //! drained) and never grows memory.
+//!
+//! Without `pidfd_open` (Linux before 5.3, as on RHEL 8's 4.18; valgrind
+//! 3.19; a seccomp filter refusing it) bwrap's exit is polled instead with a
+//! non-blocking `waitpid` every [`EXIT_POLL`], between waits on the pipe:
+//! the same outcomes, at most that much later.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -42,6 +47,36 @@ pub const SANDBOX_OLD_ROOT: &str = "/run/stagehand/old";
 /// How long to wait for the process tree to go after SIGKILL before giving
 /// up on a clean reap and killing bwrap too.
 const KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// How often bwrap's exit is looked for when there is no pidfd to wait on.
+const EXIT_POLL: Duration = Duration::from_millis(20);
+
+/// How this thread learns that bwrap exited.
+enum Watch {
+    /// A pidfd of bwrap: readable when it exits.
+    Pidfd(OwnedFd),
+    /// No pidfd (`pidfd_open` unavailable): `try_wait` every [`EXIT_POLL`].
+    Poll,
+}
+
+impl Watch {
+    /// A pidfd of `child`, or [`Watch::Poll`] where the system has none.
+    fn of(child: &Child) -> std::io::Result<Watch> {
+        match rustix::process::pidfd_open(
+            Pid::from_child(child),
+            rustix::process::PidfdFlags::empty(),
+        ) {
+            Ok(fd) => Ok(Watch::Pidfd(fd)),
+            // ENOSYS: kernel before 5.3, or valgrind; EPERM: a seccomp
+            // filter that refuses system calls it does not know.
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
+                log::debug!("pidfd_open is not available: polling for the hook's exit");
+                Ok(Watch::Poll)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
 
 /// The roots a hook runs against, in the caller's file system.
 #[derive(Debug, Clone)]
@@ -180,10 +215,19 @@ fn pids_of_children(pid: u32) -> Vec<Pid> {
 /// Kill the hook's PID namespace: SIGKILL its init (bwrap's child), which
 /// makes the kernel kill everything else in it. If bwrap has no child (it
 /// failed, or has not cloned yet), kill bwrap itself.
-fn kill_tree(child: &Child, pidfd: &OwnedFd) {
+fn kill_tree(child: &Child, watch: &Watch) {
     let inits = pids_of_children(child.id());
     if inits.is_empty() {
-        let _ = rustix::process::pidfd_send_signal(pidfd, Signal::KILL);
+        match watch {
+            Watch::Pidfd(fd) => {
+                let _ = rustix::process::pidfd_send_signal(fd, Signal::KILL);
+            }
+            // Not reaped yet (only `try_wait` reaps it, and then this is not
+            // called again), so the PID is still bwrap's.
+            Watch::Poll => {
+                let _ = rustix::process::kill_process(Pid::from_child(child), Signal::KILL);
+            }
+        }
     }
     for p in inits {
         let _ = rustix::process::kill_process(p, Signal::KILL);
@@ -240,19 +284,12 @@ pub(crate) fn run(
         Ok(c) => c,
         Err(e) => return spawn_failed(format!("running {}: {e}", bwrap.display())),
     };
-    let pidfd = match rustix::process::pidfd_open(
-        Pid::from_child(&child),
-        rustix::process::PidfdFlags::empty(),
-    ) {
-        Ok(fd) => fd,
+    let watch = match Watch::of(&child) {
+        Ok(w) => w,
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::io(
-                "watching the sandbox of",
-                exec_path,
-                std::io::Error::from(e),
-            ));
+            return Err(Error::io("watching the sandbox of", exec_path, e));
         }
     };
 
@@ -274,7 +311,7 @@ pub(crate) fn run(
         };
         if now >= limit {
             if killed.is_none() {
-                kill_tree(&child, &pidfd);
+                kill_tree(&child, &watch);
                 killed = Some(Wake::Deadline);
                 kill_deadline = Some(now + KILL_GRACE);
                 continue;
@@ -290,25 +327,33 @@ pub(crate) fn run(
             // at it a few times a second instead.
             wait = wait.min(Duration::from_millis(100));
         }
+        if let Watch::Poll = watch {
+            wait = wait.min(EXIT_POLL);
+        }
         let ts = rustix::event::Timespec {
             tv_sec: wait.as_secs() as i64,
             tv_nsec: wait.subsec_nanos() as i64,
         };
         let mut fds = Vec::with_capacity(2);
-        fds.push(PollFd::new(&pidfd, PollFlags::IN));
         if pipe_open {
             fds.push(PollFd::new(&rd, PollFlags::IN));
+        }
+        if let Watch::Pidfd(fd) = &watch {
+            fds.push(PollFd::new(fd, PollFlags::IN));
         }
         match rustix::event::poll(&mut fds, Some(&ts)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
-                kill_tree(&child, &pidfd);
+                kill_tree(&child, &watch);
                 let _ = child.wait();
                 return Err(Error::io("waiting for", exec_path, e.into()));
             }
         }
-        let exited = !fds[0].revents().is_empty();
-        let readable = pipe_open && !fds[1].revents().is_empty();
+        let readable = pipe_open && !fds[0].revents().is_empty();
+        let pidfd_ready = match watch {
+            Watch::Pidfd(_) => !fds[fds.len() - 1].revents().is_empty(),
+            Watch::Poll => false,
+        };
         drop(fds);
         if readable {
             match rustix::io::read(&rd, &mut chunk[..]) {
@@ -318,11 +363,16 @@ pub(crate) fn run(
                 Err(_) => pipe_open = false,
             }
         }
+        // `try_wait` reaps bwrap and keeps its status for the `wait` below.
+        let exited = match watch {
+            Watch::Pidfd(_) => pidfd_ready,
+            Watch::Poll => matches!(child.try_wait(), Ok(Some(_))),
+        };
         if exited {
             break killed.take().unwrap_or(Wake::Exited);
         }
         if killed.is_none() && cancellable.is_some_and(|c| c.is_cancelled()) {
-            kill_tree(&child, &pidfd);
+            kill_tree(&child, &watch);
             killed = Some(Wake::Cancelled);
             kill_deadline = Some(Instant::now() + KILL_GRACE);
         }
