@@ -10,6 +10,13 @@ export CI="${CI:-true}"
 
 step() { printf '\n### %s\n' "$*"; }
 
+step "no merge conflict markers in tracked files"
+if git rev-parse --git-dir >/dev/null 2>&1 &&
+    git grep -nE '^(<<<<<<<|>>>>>>>) |^=======$' -- . ':!*.orig'; then
+    echo "merge conflict markers above: resolve them" >&2
+    exit 1
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
