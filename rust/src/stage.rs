@@ -632,12 +632,7 @@ pub fn unstage(
     let Some(staged) = sysroot.staged_deployment() else {
         remove_finalization_lock()?;
         hooks::clear_unvetted()?;
-        // An unstage killed after libostree dropped the staged deployment
-        // left the rest undone: finish it, so running it again converges
-        // (found by the crash sweep, rust/cli/tests/crashsweep.rs). Both
-        // steps are idempotent and cheap when there is nothing to do.
-        drop_stale_deployment_refs(sysroot, cancellable)?;
-        health::after_unstage(lock, cancellable);
+        finish_unstage(lock, cancellable)?;
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);
@@ -653,17 +648,36 @@ pub fn unstage(
         .write_deployments_with_options(&rest, &wopts, cancellable)
         .ctx(|| format!("removing staged deployment {id}"))?;
     remove_finalization_lock()?;
-    // Whatever was recorded about vetting it is moot now.
-    hooks::clear_unvetted()?;
     sysroot
         .load(cancellable)
         .ctx(|| "reloading sysroot".into())?;
-    drop_stale_deployment_refs(sysroot, cancellable)?;
+    // Its deployment ref goes, and its trial ends with it: the health record,
+    // and the pins when no other deployment is on trial.
+    finish_unstage(lock, cancellable)?;
+    // Last: while the unvetted record is there, `hooks recover` (or the next
+    // stage) knows an interrupted removal is to be finished (found by the
+    // crash sweep's hooks-recover row).
+    hooks::clear_unvetted()?;
     log::info!("unstaged {id}");
-    // Its trial ends with it: the record goes, and so do the pins when no
-    // other deployment is on trial.
-    health::after_unstage(lock, cancellable);
     Ok(Some(id))
+}
+
+/// What follows libostree's removal of a staged deployment: its stale
+/// deployment ref goes, and its trial ends (the health record, and the pins
+/// when no other deployment is on trial).
+///
+/// An unstage (or a hooks recovery) killed after libostree dropped the
+/// staged deployment left this undone: running it when nothing is staged
+/// finishes the job, so running the operation again converges (found by the
+/// crash sweep, `rust/crashsweep`). Idempotent and cheap when there is
+/// nothing to do.
+pub(crate) fn finish_unstage(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<()> {
+    drop_stale_deployment_refs(lock.sysroot(), cancellable)?;
+    health::after_unstage(lock, cancellable);
+    Ok(())
 }
 
 /// Bring libostree's deployment refs (`ostree/BOOTVERSION/SUBBOOTVERSION/INDEX`,

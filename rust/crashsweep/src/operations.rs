@@ -57,6 +57,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "v1, v2 deployed, v2 booted; v3 has a vendor pre-upgrade hook (run in bubblewrap)",
     ),
     ("unstage", "v3 staged and vetted"),
+    (
+        "hooks-recover",
+        "the agent killed while v4's pre-upgrade hook ran: v4 staged, locked, unvetted",
+    ),
     ("finalization-lock", "v3 staged"),
     ("finalization-unlock", "v3 staged, finalization locked"),
     (
@@ -277,6 +281,24 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
                 op
             }
             "unstage" => simple(name, staged, |_| argv(&["@", "unstage"])),
+            "hooks-recover" => {
+                let mut op = simple(name, |_| vec![], |_| argv(&["@", "hooks", "recover"]));
+                let v4 = op.tb.commit(&Commit::new("4.0").file(
+                    "usr/lib/stagehand/pre-upgrade.d/10-slow",
+                    "#!/bin/sh\nexec sleep 600\n",
+                    0o755,
+                ));
+                // The agent is SIGKILLed while the hook runs (bubblewrap's
+                // --die-with-parent takes the hook along): what recovery is for.
+                op.prep = vec![argv(&[
+                    "sh",
+                    "-c",
+                    "timeout -s KILL 3 \"$0\" stage \"$1\"; test -e /run/stagehand/unvetted",
+                    "@",
+                    &v4,
+                ])];
+                op
+            }
             "finalization-lock" => simple(name, staged, |_| argv(&["@", "finalization", "lock"])),
             "finalization-unlock" => simple(
                 name,

@@ -544,6 +544,11 @@ pub(crate) fn remove_unvetted_staged(
             stage::remove_finalization_lock()?;
         }
         clear_unvetted()?;
+        if staged.is_none() {
+            // An unstage of it may have been killed after libostree dropped
+            // it: its trial's pins and deployment ref are still to go.
+            stage::finish_unstage(lock, cancellable)?;
+        }
     }
     Ok(out)
 }
