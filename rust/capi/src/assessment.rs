@@ -401,7 +401,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_get_time_remaining(
 /// environment block holds one counter, for the default entry: every
 /// deployment reads the same one. An unknown @deployment_id is
 /// %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT; a block or entry that cannot be
-/// parsed %STAGEHAND_ERROR_CORRUPT. Read-only: the sysroot lock is not needed.
+/// parsed %STAGEHAND_ERROR_CORRUPT. Read-only: the sysroot lock is not
+/// needed. @sysroot is reloaded first if another process changed it.
 ///
 /// Returns: %TRUE with the out arguments set, %FALSE with @error set
 #[no_mangle]
@@ -429,7 +430,9 @@ pub unsafe extern "C" fn stagehand_boot_assessment_query_counter(
             )?;
             call.non_null(out_state, c"out_state != NULL")?;
             let cancellable = call.cancellable(cancellable)?;
-            crate::guard::check_cancelled(cancellable.as_ref())?;
+            // Loaded (libostree aborts on an unloaded sysroot) and current,
+            // as stagehand_status() reads it; no lock is taken.
+            held(&sysroot, cancellable.as_ref())?;
             let deployment = target_deployment(&sysroot, spec)?;
             let state = ba.inner.counter().state(&Target::of(&deployment))?;
             let (c, left, done) = match state {
