@@ -1883,50 +1883,6 @@ fn guard_file_digest(path: &str) -> Result<String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shared_error_codes_are_the_library_codes() {
-        // The shared enum must list every stagehand::ErrorCode with the
-        // same number; error_code_nick checks names through the library.
-        let shared: Vec<i32> = (0..)
-            .map(|i| ErrorCode { repr: i })
-            .take_while(|c| error_code_nick(*c) != "unknown")
-            .map(|c| c.repr)
-            .collect();
-        assert_eq!(shared.len(), stagehand::ErrorCode::ALL.len());
-        for c in stagehand::ErrorCode::ALL {
-            let s = ErrorCode::from(c);
-            assert_eq!(s.repr, c as i32);
-            assert_eq!(error_code_nick(s), c.nick());
-        }
-    }
-
-    #[test]
-    fn errors_carry_code_nick_and_the_c_message() {
-        let e = stagehand::Error::UnknownStateroot("nope".into());
-        let c_message = e.to_string();
-        let b = BridgeError::from(e);
-        assert_eq!(
-            b.to_string(),
-            format!("stagehand-error 8 unknown-stateroot: {c_message}")
-        );
-        assert_eq!(b.message(), c_message);
-    }
-
-    #[test]
-    fn a_panic_becomes_failed_naming_the_function() {
-        let r: Result<()> = guard("stagehand::test", || panic!("boom {}", 42));
-        let e = r.unwrap_err();
-        assert_eq!(e.code(), stagehand::ErrorCode::Failed);
-        assert!(e.message().starts_with("stagehand::test: internal error"));
-        assert!(e.message().ends_with("boom 42"), "{}", e.message());
-        assert!(e.to_string().starts_with("stagehand-error 0 failed: "));
-    }
-}
-
 // ---------------------------------------------------- boot assessment ----
 //
 // `stagehand::assessment::BootAssessment` for C++ daemons that run their own
@@ -2209,4 +2165,48 @@ unsafe fn boot_arm_finalized(
             },
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_error_codes_are_the_library_codes() {
+        // The shared enum must list every stagehand::ErrorCode with the
+        // same number; error_code_nick checks names through the library.
+        let shared: Vec<i32> = (0..)
+            .map(|i| ErrorCode { repr: i })
+            .take_while(|c| error_code_nick(*c) != "unknown")
+            .map(|c| c.repr)
+            .collect();
+        assert_eq!(shared.len(), stagehand::ErrorCode::ALL.len());
+        for c in stagehand::ErrorCode::ALL {
+            let s = ErrorCode::from(c);
+            assert_eq!(s.repr, c as i32);
+            assert_eq!(error_code_nick(s), c.nick());
+        }
+    }
+
+    #[test]
+    fn errors_carry_code_nick_and_the_c_message() {
+        let e = stagehand::Error::UnknownStateroot("nope".into());
+        let c_message = e.to_string();
+        let b = BridgeError::from(e);
+        assert_eq!(
+            b.to_string(),
+            format!("stagehand-error 8 unknown-stateroot: {c_message}")
+        );
+        assert_eq!(b.message(), c_message);
+    }
+
+    #[test]
+    fn a_panic_becomes_failed_naming_the_function() {
+        let r: Result<()> = guard("stagehand::test", || panic!("boom {}", 42));
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), stagehand::ErrorCode::Failed);
+        assert!(e.message().starts_with("stagehand::test: internal error"));
+        assert!(e.message().ends_with("boom 42"), "{}", e.message());
+        assert!(e.to_string().starts_with("stagehand-error 0 failed: "));
+    }
 }
