@@ -232,6 +232,7 @@ typedef enum {
  * @STAGEHAND_ERROR_NO_KNOWN_GOOD: no known-good deployment is left to roll back to
  * @STAGEHAND_ERROR_CONFIG: the configuration file has an error; the message names the line
  * @STAGEHAND_ERROR_UNSUPPORTED: the running libostree, bootloader or system cannot do this
+ * @STAGEHAND_ERROR_NOT_LOCKED: the function needs the sysroot lock held by the caller (ostree_sysroot_lock()) and nobody holds it; a bug of the caller, not contention: retrying does not help
  *
  * Error codes in the %STAGEHAND_ERROR domain. Each is one kind of failure,
  * the same numbers as the Rust crate's `stagehand::ErrorCode` and `10 + code`
@@ -261,6 +262,7 @@ typedef enum {
   STAGEHAND_ERROR_NO_KNOWN_GOOD = 18,
   STAGEHAND_ERROR_CONFIG = 19,
   STAGEHAND_ERROR_UNSUPPORTED = 20,
+  STAGEHAND_ERROR_NOT_LOCKED = 21,
 } StagehandError;
 
 /**
@@ -709,7 +711,8 @@ void stagehand_stage_options_set_keep_known_good(StagehandStageOptions *options,
  * (stagehand_stage_result_get_unchanged() is %TRUE).
  *
  * The caller must hold the sysroot lock (ostree_sysroot_lock() or
- * stagehand_sysroot_lock()). @sysroot is reloaded first if another process
+ * stagehand_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written. @sysroot is reloaded first if another process
  * changed it since it was loaded, and is reloaded afterwards.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_stage_result_free()
@@ -802,8 +805,10 @@ gboolean stagehand_stage_result_get_finalization_locked(const StagehandStageResu
  * booted and rollback deployments are untouched. Nothing staged is not an
  * error (a stray finalization lock is still removed).
  *
- * The caller must hold the sysroot lock. @sysroot is reloaded first if
- * another process changed it, and is reloaded afterwards.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ * @sysroot is reloaded first if another process changed it, and is reloaded
+ * afterwards.
  *
  * Returns: %TRUE on success, %FALSE with @error set
  */
@@ -1250,7 +1255,9 @@ gboolean stagehand_record_staged(OstreeSysroot *sysroot,
  * (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
  * @sysroot is not the booted system's, with %STAGEHAND_ERROR_CORRUPT when the
  * record cannot be read. The caller must hold the sysroot lock (which also
- * makes a read-only `/sysroot` writable for the stamp); @sysroot is reloaded.
+ * makes a read-only `/sysroot` writable for the stamp); when nobody holds it
+ * this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read or
+ * written. @sysroot is reloaded.
  *
  * Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_finalize_result_free()
  */
@@ -1408,8 +1415,9 @@ StagehandCleanupReport *stagehand_autocleanup(OstreeSysroot *sysroot,
  * stagehand_autocleanup() for a caller that holds the sysroot lock already
  * (an update agent that prunes before it pulls): the same cleanup, report
  * and stamp handling, without taking or releasing the lock. Without a
- * stamp (and without @force) nothing is done. @sysroot is reloaded first if
- * another process changed it.
+ * stamp (and without @force) nothing is done. When nobody holds the sysroot
+ * lock this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read
+ * or written. @sysroot is reloaded first if another process changed it.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
  */
@@ -1805,7 +1813,8 @@ void stagehand_health_options_set_keep_known_good(StagehandHealthOptions *option
  * is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
  * %STAGEHAND_ERROR_CORRUPT.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_good_result_free()
  */
@@ -1833,7 +1842,8 @@ StagehandMarkGoodResult *stagehand_mark_good(OstreeSysroot *sysroot,
  * into an untested or failed deployment. An unknown @deployment_id is
  * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_bad_result_free()
  */
@@ -1861,7 +1871,8 @@ StagehandMarkBadResult *stagehand_mark_bad(OstreeSysroot *sysroot,
  * choice must never denylist an update. Also finishes what an interrupted
  * transition left (order, pins).
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): the verdict, or %NULL with @error set; free with stagehand_verdict_free()
  */
@@ -1898,7 +1909,8 @@ StagehandDenylist *stagehand_denylist_list(OstreeSysroot *sysroot,
  * that is not hexadecimal, not on the denylist or matching several entries
  * is %STAGEHAND_ERROR_INVALID_ARGUMENT.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): the entry removed, or %NULL with @error set; free with stagehand_denylist_entry_free()
  */
@@ -1920,7 +1932,8 @@ StagehandDenylistEntry *stagehand_denylist_remove(OstreeSysroot *sysroot,
  * %STAGEHAND_HEALTH_STATE_GOOD_FALLBACK), moved-aside corrupt stores are
  * deleted. Pins stagehand recorded are released first.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: %TRUE on success, %FALSE with @error set
  */
@@ -2737,7 +2750,8 @@ const char *stagehand_arm_result_get_reason(const StagehandArmResult *result);
  * unacceptable hook file %STAGEHAND_ERROR_HOOK_INVALID, cancellation
  * %STAGEHAND_ERROR_CANCELLED (the running hook's process tree is killed).
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): the report, or %NULL with @error set; free with stagehand_hook_report_free()
  */
@@ -2758,7 +2772,8 @@ StagehandHookReport *stagehand_hooks_check(OstreeSysroot *sysroot,
  * deployment checkout not in the deployment list. A vetted staged
  * deployment is left alone. (stagehand_stage() does this by itself first.)
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: %TRUE on success, %FALSE with @error set
  */

@@ -432,7 +432,8 @@ impl BootAssessment {
 
     /// The health deadline passed: if the booted deployment is still on
     /// trial (`boot-complete.target` was not reached, or mark-good did not
-    /// run), mark it bad. `reboot` in the result follows `auto-reboot`.
+    /// run), mark it bad. A verdict an interrupted run left unfinished
+    /// ([`crate::health::unfinished_verdict`]) is finished. `reboot` in the result follows `auto-reboot`.
     /// With no known-good deployment left this is [`Error::NoKnownGood`] and
     /// nothing changes: stagehand never rolls into an untested or failed
     /// deployment, and never reboots into one.
@@ -450,14 +451,27 @@ impl BootAssessment {
                 Error::NotBooted("the health deadline applies to the booted deployment".into())
             })?;
         let store = Store::read(sysroot)?;
-        if !on_trial(&store, &booted) {
-            return Ok(Deadline::NotOnTrial { booted });
+        if on_trial(&store, &booted) {
+            let reason = format!(
+                "boot-complete.target was not reached within {}",
+                format_duration(self.config.health_deadline)
+            );
+            let out = self.mark_bad(lock, Some(&booted), &reason, opts, cancellable)?;
+            return Ok(Deadline::Missed(Box::new(out)));
         }
-        let reason = format!(
-            "boot-complete.target was not reached within {}",
-            format_duration(self.config.health_deadline)
-        );
-        let out = self.mark_bad(lock, Some(&booted), &reason, opts, cancellable)?;
+        let Some(unfinished) = crate::health::unfinished_verdict(sysroot, &store) else {
+            return Ok(Deadline::NotOnTrial { booted });
+        };
+        // An earlier verdict was interrupted before its rollback or its
+        // housekeeping: finish it (mark-bad is idempotent and keeps the
+        // recorded reason). Reboot only if the rollback was still to make.
+        log::warn!("{booted} was marked bad by an interrupted run: finishing its verdict");
+        let reason = store
+            .entry(&booted)
+            .and_then(|e| e.reason.clone())
+            .unwrap_or_default();
+        let mut out = self.mark_bad(lock, Some(&booted), &reason, opts, cancellable)?;
+        out.reboot &= unfinished.rollback;
         Ok(Deadline::Missed(Box::new(out)))
     }
 

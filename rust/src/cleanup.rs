@@ -740,6 +740,9 @@ pub fn record_staged(sysroot: &ostree::Sysroot) -> Result<Option<DeploymentId>> 
     };
     let dir = record.parent().expect("absolute path");
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    // Recording takes no sysroot lock (shutdown must not wait on an agent):
+    // only the temporary files of recorders that died are removed.
+    fsutil::remove_dead_writers_temporaries(record);
     fsutil::write_atomic(record, &encode_record(&rec))?;
     log::info!(
         "recorded staged deployment {id}{}",

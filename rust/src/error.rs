@@ -61,11 +61,13 @@ pub enum ErrorCode {
     Config = 19,
     /// The running libostree or bootloader cannot do what was asked.
     Unsupported = 20,
+    /// The operation needs the sysroot lock held by the caller, and nobody holds it.
+    NotLocked = 21,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Failed,
         ErrorCode::InvalidArgument,
         ErrorCode::Cancelled,
@@ -87,6 +89,7 @@ impl ErrorCode {
         ErrorCode::NoKnownGood,
         ErrorCode::Config,
         ErrorCode::Unsupported,
+        ErrorCode::NotLocked,
     ];
 
     /// A short, stable, machine-friendly name (`"locked"`, `"hook-vetoed"`, ...).
@@ -113,6 +116,7 @@ impl ErrorCode {
             ErrorCode::NoKnownGood => "no-known-good",
             ErrorCode::Config => "config",
             ErrorCode::Unsupported => "unsupported",
+            ErrorCode::NotLocked => "not-locked",
         }
     }
 
@@ -298,6 +302,18 @@ pub enum Error {
     /// Not possible with this libostree, bootloader or system.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The caller was to hold the sysroot lock and nobody holds it.
+    ///
+    /// A programming error of the caller, not contention: waiting and
+    /// retrying does not help (that is [`Error::Locked`]); taking the lock
+    /// with `ostree_sysroot_lock()` first does.
+    #[error("sysroot {} is not locked: {what} needs the caller to hold the sysroot lock (ostree_sysroot_lock())", sysroot.display())]
+    NotLocked {
+        /// The sysroot path.
+        sysroot: PathBuf,
+        /// What needed the lock.
+        what: String,
+    },
 }
 
 impl Error {
@@ -325,6 +341,7 @@ impl Error {
             Error::NoKnownGood(_) => ErrorCode::NoKnownGood,
             Error::Config { .. } => ErrorCode::Config,
             Error::Unsupported(_) => ErrorCode::Unsupported,
+            Error::NotLocked { .. } => ErrorCode::NotLocked,
         }
     }
 

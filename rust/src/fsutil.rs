@@ -53,8 +53,22 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
 /// Replace `path` with `contents` atomically and durably (mode 0644).
 ///
 /// Temp file in the same directory, write, fsync, rename over the target,
-/// fsync the directory. On any error the temporary file is removed and the
-/// previous content of `path` is untouched.
+/// fsync the directory. On an error up to the rename the temporary file is
+/// removed and the previous content of `path` is untouched.
+///
+/// When only the last step fails — the fsync of the directory, after the
+/// rename — the new content is already what every reader sees, but the
+/// rename may not survive a power cut (the old content may come back). That
+/// is still an [`Error::Io`] (durability, which the caller asked for, was not
+/// achieved), with a message that says so: "written but not durable (the new
+/// state is visible; retrying converges): syncing the directory after
+/// renaming into place PATH". Retrying converges: writing again renames and
+/// fsyncs again; a caller whose re-run finds the new state already in place
+/// and writes nothing makes it durable with [`fsync_dir`] instead (the health
+/// store's `Store::load`, the GRUB environment block's unchanged update, the
+/// guard's `Interrupted`/`AlreadyComplete` refusals).
+/// The outcome on disk is the same as a crash between the rename and the
+/// directory fsync, which the crash sweep covers.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     write_atomic_mode(path, contents, 0o644)
 }
@@ -89,14 +103,27 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> 
         let _ = rustix::fs::unlinkat(&dirfd, tmpname.as_str(), rustix::fs::AtFlags::empty());
         return result;
     }
-    rustix::fs::fsync(&dirfd).map_err(|e| Error::io("syncing directory", dir, errno(e)))
+    rustix::fs::fsync(&dirfd).map_err(|e| Error::io(NOT_DURABLE_WRITE, path, errno(e)))
 }
+
+/// The context of the error when the directory fsync after the rename fails.
+const NOT_DURABLE_WRITE: &str = "written but not durable (the new state is visible; retrying \
+                                 converges): syncing the directory after renaming into place";
+
+/// The context of the error when the directory fsync after an unlink fails.
+const NOT_DURABLE_REMOVE: &str = "removed but not durable (the file is gone; retrying \
+                                  converges): syncing the directory after removing";
 
 /// Remove the temporary files [`write_atomic`] calls of processes that died
 /// left next to `path` (`.NAME.tmpPID`). Only for callers that hold the lock
 /// serializing every writer of `path`: a live writer's temporary file would
 /// go too. Best effort: returns how many were removed.
 pub fn remove_stale_temporaries(path: &Path) -> usize {
+    remove_temporaries(path, |_| true)
+}
+
+/// Remove `path`'s `.NAME.tmpPID` files whose PID `dead` says is gone.
+fn remove_temporaries(path: &Path, dead: impl Fn(&str) -> bool) -> usize {
     let Ok((dir, name)) = split(path) else {
         return 0;
     };
@@ -105,9 +132,9 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let f = e.file_name();
         let f = f.to_string_lossy();
-        if f.strip_prefix(&prefix)
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-            && std::fs::remove_file(e.path()).is_ok()
+        if f.strip_prefix(&prefix).is_some_and(|pid| {
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid)
+        }) && std::fs::remove_file(e.path()).is_ok()
         {
             log::info!(
                 "removed {} left by an interrupted writer",
@@ -119,9 +146,35 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
     n
 }
 
+/// Remove the temporary files [`write_atomic`] calls left next to `path`
+/// whose writer process is gone (no process has the PID in the name), for
+/// writers that take no lock. A temporary file of a live writer, or of a dead
+/// one whose PID was reused, stays. Best effort: returns how many were
+/// removed.
+///
+/// The PIDs are those of the caller's PID namespace: use it only where every
+/// writer of `path` runs in the same one (a file in `/run` written by the
+/// system's units).
+pub fn remove_dead_writers_temporaries(path: &Path) -> usize {
+    remove_temporaries(path, |pid| {
+        let Some(pid) = pid.parse().ok().and_then(rustix::process::Pid::from_raw) else {
+            return false;
+        };
+        // ESRCH: no such process. EPERM means it exists (and is not ours).
+        rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+    })
+}
+
 /// Remove `path` durably; a file that is already gone is not an error.
 ///
 /// Returns whether a file was removed.
+///
+/// When the fsync of the directory after the unlink fails, the file is gone
+/// for every reader but may come back after a power cut: an [`Error::Io`]
+/// saying "removed but not durable (the file is gone; retrying converges)".
+/// Retrying converges because a file that is already gone still gets its
+/// directory fsynced, which makes the earlier unlink durable (an fsync of a
+/// directory with nothing to write costs next to nothing).
 pub fn remove_durable(path: &Path) -> Result<bool> {
     let (dir, name) = split(path)?;
     let dirfd = match open_dir(dir) {
@@ -131,13 +184,19 @@ pub fn remove_durable(path: &Path) -> Result<bool> {
         }
         Err(e) => return Err(e),
     };
-    match rustix::fs::unlinkat(&dirfd, name, rustix::fs::AtFlags::empty()) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::NOENT) => return Ok(false),
+    let removed = match rustix::fs::unlinkat(&dirfd, name, rustix::fs::AtFlags::empty()) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::NOENT) => false,
         Err(e) => return Err(Error::io("removing", path, errno(e))),
-    }
-    rustix::fs::fsync(&dirfd).map_err(|e| Error::io("syncing directory", dir, errno(e)))?;
-    Ok(true)
+    };
+    rustix::fs::fsync(&dirfd).map_err(|e| {
+        if removed {
+            Error::io(NOT_DURABLE_REMOVE, path, errno(e))
+        } else {
+            Error::io("syncing directory", dir, errno(e))
+        }
+    })?;
+    Ok(removed)
 }
 
 /// An exclusive `flock` on a directory, held while a file in it is

@@ -293,6 +293,11 @@ fn begin_impl(dir: &Path, name: &str, digest: Option<&str>, force: bool) -> Resu
     let replaced = match read_stamp(dir, name) {
         Ok(None) => None,
         Ok(Some(old)) if !force => {
+            // The stamp we refuse on may be visible but not durable (an
+            // earlier write whose directory fsync failed after the rename,
+            // see fsutil::write_atomic): make it durable, so the answer
+            // holds after a power cut too.
+            fsutil::fsync_dir(dir)?;
             return Err(refusal(&old, &digest));
         }
         Ok(Some(old)) => Some(Replaced::Stamp(old)),
@@ -364,6 +369,8 @@ pub fn resume(dir: &Path, name: &str, digest: Option<&str>) -> Result<Token> {
     let stamp = status(dir, name)?.ok_or_else(|| not_started(dir, name))?;
     check_same_config(&stamp, &digest)?;
     if stamp.phase == Phase::Complete {
+        // As in begin: make the complete stamp we answer with durable.
+        fsutil::fsync_dir(dir)?;
         return Err(refusal(&stamp, &digest));
     }
     Ok(Token {
@@ -385,6 +392,8 @@ pub fn commit(token: Token) -> Result<Stamp> {
     let current = read_stamp(&dir, name)?.ok_or_else(|| not_started(&dir, name))?;
     check_same_config(&current, &stamp.digest)?;
     if current.phase == Phase::Complete {
+        // As in begin: make the complete stamp we answer with durable.
+        fsutil::fsync_dir(&dir)?;
         return Err(refusal(&current, &stamp.digest));
     }
     if current.run != stamp.run {

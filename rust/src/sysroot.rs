@@ -118,15 +118,33 @@ impl SysrootLock {
         Ok(lock)
     }
 
-    /// Wrap a sysroot the caller has already locked with `ostree_sysroot_lock()`.
+    /// Wrap a sysroot the caller has already locked with `ostree_sysroot_lock()`,
+    /// after checking that the sysroot lock is held.
     ///
-    /// The lock is not released on drop: it stays the caller's. This is how the
-    /// C ABI and the cxx bridge honour "the caller locks the sysroot".
-    pub fn assume_held(sysroot: &ostree::Sysroot) -> SysrootLock {
-        SysrootLock {
+    /// This is how the C ABI and the cxx bridge honour "the caller locks the
+    /// sysroot": the lock is not released on drop, it stays the caller's. A
+    /// daemon that forgot to lock would otherwise race `ostree admin` or
+    /// another agent, so when nobody holds the lock this fails with
+    /// [`Error::NotLocked`] (naming `what`, the operation) before anything is
+    /// read or written. It does not wait: a missing lock is the caller's bug,
+    /// not contention.
+    ///
+    /// The check cannot tell *who* holds the lock: if another process holds
+    /// it, this succeeds although the caller does not (see
+    /// [`sysroot_lock_is_held`]). It catches the forgotten lock, which is the
+    /// mistake a caller makes; a caller that holds no lock while someone else
+    /// does is racing that holder, and only taking the lock fixes that.
+    pub fn verify_held(sysroot: &ostree::Sysroot, what: &str) -> Result<SysrootLock> {
+        if !sysroot_lock_is_held(sysroot)? {
+            return Err(Error::NotLocked {
+                sysroot: sysroot_path(sysroot),
+                what: what.into(),
+            });
+        }
+        Ok(SysrootLock {
             sysroot: sysroot.clone(),
             owned: false,
-        }
+        })
     }
 
     /// Hand the lock over instead of releasing it on drop: it stays held
@@ -144,13 +162,7 @@ impl SysrootLock {
 
     /// Reload the sysroot if another process changed it.
     pub fn reload(&self, cancellable: Option<&gio::Cancellable>) -> Result<()> {
-        self.sysroot.load_if_changed(cancellable).ctx(|| {
-            format!(
-                "reloading sysroot {}",
-                sysroot_path(&self.sysroot).display()
-            )
-        })?;
-        Ok(())
+        reload_if_changed(&self.sysroot, cancellable)
     }
 }
 
@@ -167,6 +179,111 @@ impl Drop for SysrootLock {
             self.sysroot.unlock();
         }
     }
+}
+
+/// The sysroot lock file, relative to the sysroot
+/// (`OSTREE_SYSROOT_LOCKFILE` in libostree).
+const LOCK_FILE: &str = "ostree/lock";
+
+/// Whether some open file description holds the sysroot lock of `sysroot`:
+/// the caller's, another `OstreeSysroot`'s of this process, or another
+/// process's.
+///
+/// libostree 2022.7 (`ostree_sysroot_lock()` through libglnx's
+/// `glnx_make_lock_file()`) opens `ostree/lock` relative to the sysroot fd
+/// with `O_CREAT|O_RDWR|O_NOFOLLOW` and takes an exclusive open file
+/// description lock on the whole file (`F_OFD_SETLKW`, `F_WRLCK`); it falls
+/// back to `flock()` only on kernels older than 3.15, which have no OFD
+/// locks. On release it unlinks the file (only the exclusive holder does),
+/// so a missing lock file means nobody holds the lock.
+///
+/// The probe opens a *fresh* open file description of the same file (through
+/// the sysroot's own fd, so it is the same file whatever mount namespace the
+/// caller loaded the sysroot in) and tries a non-blocking whole-file read
+/// lock with `fcntl(F_SETLK)` (rustix's `fcntl_lock`, a traditional POSIX
+/// record lock). Traditional and OFD record locks share one lock table and
+/// conflict with each other even within one process (fcntl(2)), so the
+/// caller's own OFD write lock makes the probe fail with `EAGAIN`; `flock()`
+/// locks would not see it at all. When the probe gets the lock, nobody holds
+/// the sysroot lock: it is released at once (for that instant a concurrent
+/// `ostree_sysroot_try_lock()` elsewhere sees the lock taken, the same as if
+/// another writer had it). Nothing is created or written: the probe opens
+/// read-only and without `O_CREAT`.
+pub fn sysroot_lock_is_held(sysroot: &ostree::Sysroot) -> Result<bool> {
+    use rustix::fs::{FlockOperation, Mode, OFlags};
+    use rustix::io::Errno;
+
+    // The sysroot fd: libostree opens it when it loads or locks the sysroot,
+    // and ostree_sysroot_get_fd() is a critical before that. initialize()
+    // opens it if need be and only reads (it is what load() starts with).
+    sysroot
+        .initialize()
+        .ctx(|| format!("opening sysroot {}", sysroot_path(sysroot).display()))?;
+    let dirfd = sysroot.dfd_borrow();
+    let path = || sysroot_path(sysroot).join(LOCK_FILE);
+    // A lock file unlinked between our open and our lock is one its holder
+    // released; look again at the current one. A holder keeps its file
+    // linked, so this ends unless writers come and go around us; then the
+    // caller is not holding the lock across this call either.
+    for _ in 0..8 {
+        let fd = match rustix::fs::openat(
+            dirfd,
+            LOCK_FILE,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => {
+                return Err(Error::io(
+                    "opening the sysroot lock file",
+                    path(),
+                    std::io::Error::from(e),
+                ))
+            }
+        };
+        match rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {}
+            // F_SETLK reports a conflicting lock as EAGAIN or EACCES.
+            Err(Errno::AGAIN | Errno::ACCESS) => return Ok(true),
+            Err(e) => {
+                return Err(Error::io(
+                    "probing the sysroot lock",
+                    path(),
+                    std::io::Error::from(e),
+                ))
+            }
+        }
+        let linked = rustix::fs::fstat(&fd).map(|st| st.st_nlink > 0);
+        // Release before anything else; closing the fd would release it
+        // too, but say so explicitly.
+        let _ = rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingUnlock);
+        drop(fd);
+        match linked {
+            Ok(true) => return Ok(false),
+            Ok(false) => continue,
+            Err(e) => {
+                return Err(Error::io(
+                    "probing the sysroot lock",
+                    path(),
+                    std::io::Error::from(e),
+                ))
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Reload `sysroot` if another process changed it, for the functions of the
+/// C ABI and the cxx bridge that read it without needing the sysroot lock.
+pub fn reload_if_changed(
+    sysroot: &ostree::Sysroot,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<()> {
+    sysroot
+        .load_if_changed(cancellable)
+        .ctx(|| format!("reloading sysroot {}", sysroot_path(sysroot).display()))?;
+    Ok(())
 }
 
 /// Whether the sysroot is the one the running system booted from.

@@ -53,6 +53,7 @@ test_error_codes (void)
     { STAGEHAND_ERROR_NO_KNOWN_GOOD, 18 },
     { STAGEHAND_ERROR_CONFIG, 19 },
     { STAGEHAND_ERROR_UNSUPPORTED, 20 },
+    { STAGEHAND_ERROR_NOT_LOCKED, 21 },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (codes); i++)
     g_assert_cmpint ((int) codes[i].code, ==, codes[i].number);

@@ -491,6 +491,69 @@ test_stage_errors (void)
   unlock_and_free (sysroot);
 }
 
+/* A daemon that forgot ostree_sysroot_lock(): every function that needs the
+ * caller's lock refuses with NOT_LOCKED, naming itself and
+ * ostree_sysroot_lock(), before it reads or writes anything (not even the
+ * lock file is created), and works once the sysroot is locked. */
+static void
+assert_not_locked (GError **error, const char *function)
+{
+  g_assert_error (*error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+  if (strstr ((*error)->message, function) == NULL ||
+      strstr ((*error)->message, "ostree_sysroot_lock()") == NULL ||
+      strstr ((*error)->message, env ("STAGEHAND_TEST_SYSROOT")) == NULL)
+    g_error ("%s: message \"%s\" lacks the function, the sysroot or ostree_sysroot_lock()",
+             function, (*error)->message);
+  g_clear_error (error);
+}
+
+static void
+test_not_locked (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OstreeSysroot) sysroot = load_sysroot ();
+  g_autoptr(StagehandStageOptions) options = stagehand_stage_options_new (env ("STAGEHAND_TEST_COMMIT_2_0"));
+  g_autofree char *lock_file = g_build_filename (env ("STAGEHAND_TEST_SYSROOT"), "ostree/lock", NULL);
+  g_autofree char *cli_before = ostree_admin_status ();
+  g_autofree char *cli_after = NULL;
+  g_autofree char *unstaged = NULL;
+  gboolean lock_file_existed = g_file_test (lock_file, G_FILE_TEST_EXISTS);
+
+  g_assert_null (stagehand_stage (sysroot, options, NULL, &error));
+  assert_not_locked (&error, "stagehand_stage");
+  g_assert_false (stagehand_unstage (sysroot, NULL, NULL, &error));
+  assert_not_locked (&error, "stagehand_unstage");
+  /* Forced: without the check this would prune at once. */
+  g_assert_null (stagehand_run_cleanup (sysroot, TRUE, NULL, &error));
+  assert_not_locked (&error, "stagehand_run_cleanup");
+  g_assert_false (stagehand_health_reset (sysroot, NULL, NULL, &error));
+  assert_not_locked (&error, "stagehand_health_reset");
+  g_assert_false (stagehand_hooks_recover (sysroot, NULL, NULL, &error));
+  assert_not_locked (&error, "stagehand_hooks_recover");
+  if (booted ())
+    {
+      g_assert_null (stagehand_mark_good (sysroot, NULL, NULL, &error));
+      assert_not_locked (&error, "stagehand_mark_good");
+    }
+
+  /* Nothing changed: the CLI's view, the checkouts, no lock file made. */
+  cli_after = ostree_admin_status ();
+  g_assert_cmpstr (cli_after, ==, cli_before);
+  if (booted ())
+    assert_nothing_staged (sysroot);
+  g_assert_cmpint (g_file_test (lock_file, G_FILE_TEST_EXISTS), ==, lock_file_existed);
+
+  /* Locked with libostree's own lock (in this very process): accepted. */
+  ostree_sysroot_lock (sysroot, &error);
+  g_assert_no_error (error);
+  g_assert_true (stagehand_unstage (sysroot, &unstaged, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (unstaged);
+  g_assert_true (stagehand_hooks_recover (sysroot, NULL, NULL, &error));
+  g_assert_no_error (error);
+  ostree_sysroot_unlock (sysroot);
+}
+
 static void
 test_sysroot_lock (void)
 {
@@ -1822,6 +1885,7 @@ main (int argc, char **argv)
       g_test_add_func ("/stagehand/booted/finalization-lock", test_finalization_lock);
       g_test_add_func ("/stagehand/booted/stage-errors", test_stage_errors);
       g_test_add_func ("/stagehand/booted/sysroot-lock", test_sysroot_lock);
+      g_test_add_func ("/stagehand/booted/not-locked", test_not_locked);
       g_test_add_func ("/stagehand/booted/guard/cycle", test_guard_cycle);
       g_test_add_func ("/stagehand/booted/guard/interrupted", test_guard_interrupted);
       g_test_add_func ("/stagehand/booted/guard/errors", test_guard_errors);
@@ -1832,6 +1896,7 @@ main (int argc, char **argv)
     {
       g_test_add_func ("/stagehand/not-booted/deploy", test_deploy_not_booted);
       g_test_add_func ("/stagehand/not-booted/cleanup", test_cleanup_not_booted);
+      g_test_add_func ("/stagehand/not-booted/not-locked", test_not_locked);
     }
   return g_test_run ();
 }

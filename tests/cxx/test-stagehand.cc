@@ -151,6 +151,9 @@ void test_error_codes() {
   g_assert_cmpint(static_cast<int>(ErrorCode::AlreadyComplete), ==, 16);
   g_assert_cmpint(static_cast<int>(ErrorCode::ConfigChanged), ==, 17);
   g_assert_cmpint(static_cast<int>(ErrorCode::Unsupported), ==, 20);
+  g_assert_cmpint(static_cast<int>(ErrorCode::NotLocked), ==, 21);
+  assert_cmpstr(std::string(stagehand::error_code_nick(ErrorCode::NotLocked)).c_str(), ==,
+                "not-locked");
   assert_cmpstr(std::string(stagehand::error_code_nick(ErrorCode::UnknownRevision)).c_str(),
                   ==, "unknown-revision");
   assert_cmpstr(std::string(stagehand::error_code_nick(static_cast<ErrorCode>(999))).c_str(),
@@ -413,6 +416,40 @@ void test_finalization_lock() {
   // unstage removes the lock with the deployment.
   g_assert_true(stagehand::unstage(*sysroot).unstaged);
   g_assert_false(stagehand::finalization_locked(*sysroot));
+}
+
+// A daemon that forgot ostree_sysroot_lock(): every call that needs the
+// caller's lock throws NotLocked, naming itself and ostree_sysroot_lock(),
+// and changes nothing; locked with libostree's own lock, the same calls work.
+void test_not_locked() {
+  using stagehand::ErrorCode;
+  Sysroot sysroot;
+  const guint dirs = n_deployment_dirs();
+  const std::string cli_before = run({"ostree", "admin", "status"});
+  auto not_locked = [](const char *function, auto &&f) {
+    auto e = expect_error(ErrorCode::NotLocked, f);
+    if (strstr(e.what(), function) == nullptr ||
+        strstr(e.what(), "ostree_sysroot_lock()") == nullptr)
+      g_error("%s: message \"%s\" lacks the function or ostree_sysroot_lock()", function,
+              e.what());
+    assert_cmpstr(e.nick().c_str(), ==, "not-locked");
+  };
+
+  not_locked("stagehand::stage", [&] {
+    stagehand::stage(*sysroot, *stagehand::stage_options(env("STAGEHAND_TEST_BRANCH")));
+  });
+  not_locked("stagehand::unstage", [&] { stagehand::unstage(*sysroot); });
+  not_locked("stagehand::run_cleanup", [&] { stagehand::run_cleanup(*sysroot, true); });
+  not_locked("stagehand::health_reset", [&] { stagehand::health_reset(*sysroot); });
+  not_locked("stagehand::hooks_recover", [&] { stagehand::hooks_recover(*sysroot); });
+
+  g_assert_cmpuint(n_deployment_dirs(), ==, dirs);
+  assert_cmpstr(run({"ostree", "admin", "status"}), ==, cli_before);
+  g_assert_false(staged_for_ostree());
+
+  sysroot.lock();
+  g_assert_false(stagehand::unstage(*sysroot).unstaged);
+  g_assert_false(stagehand::hooks_recover(*sysroot).unstaged);
 }
 
 void test_sysroot_lock() {
@@ -690,6 +727,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/cxx/stage-errors", test_stage_errors);
   g_test_add_func("/cxx/finalization-lock", test_finalization_lock);
   g_test_add_func("/cxx/sysroot-lock", test_sysroot_lock);
+  g_test_add_func("/cxx/not-locked", test_not_locked);
   g_test_add_func("/cxx/hooks", test_hooks);
   g_test_add_func("/cxx/health", test_health);
   // Last: it finalizes a deployment.

@@ -3,8 +3,8 @@
 #
 # `meson install` into a DESTDIR puts everything where distributions expect
 # it, and programs built only from `pkg-config --cflags --libs stagehand-1`
-# against that install link to it and run: the example daemon and the C API
-# test suite.
+# against that install link to it and run: every example (built; the
+# update-daemon one run) and the C API test suite.
 set -eu
 builddir=$1 srcdir=$2 prefix=$3 libdir=$4 includedir=$5 bindir=$6 unitdir=$7
 CC=${CC:-cc}
@@ -59,8 +59,12 @@ cflags=$(pkg-config --cflags stagehand-1)
 libs=$(pkg-config --libs stagehand-1)
 strict="-Wall -Wextra -Werror -Wconversion -Wmissing-prototypes -Waggregate-return -Wstrict-prototypes"
 
-# shellcheck disable=SC2086
-$CC $strict -o "$tmp/update-daemon" "$srcdir/examples/c/update-daemon.c" $cflags $libs
+# Every C example builds as its "Build:" line says, from pkg-config alone.
+for example in "$srcdir"/examples/c/*.c; do
+    # shellcheck disable=SC2086
+    $CC $strict -o "$tmp/$(basename "$example" .c)" "$example" $cflags $libs ||
+        fail "example $example against the install"
+done
 # shellcheck disable=SC2086
 $CC $strict -o "$tmp/test-api" "$srcdir/tests/c/test-api.c" $cflags $libs
 
@@ -93,9 +97,12 @@ if [ -n "${CXX:-}" ]; then
     grep -q '^Requires: ostree-1 gio-2.0 glib-2.0$' "$cxxpc" || fail "stagehand-cxx-1.pc Requires: $(grep Requires "$cxxpc")"
     sed "s|^prefix=.*|prefix=$dest$prefix|; s|^libdir=.*|libdir=$L|; s|^includedir=.*|includedir=$dest$includedir|" \
         "$cxxpc" > "$tmp/pc/stagehand-cxx-1.pc"
-    # shellcheck disable=SC2086
-    $CXX -std=c++17 -Wall -Wextra -Werror -o "$tmp/update-daemon-cxx" \
-        "$srcdir/examples/cxx/update-daemon.cc" $(pkg-config --cflags --libs stagehand-cxx-1)
+    for example in "$srcdir"/examples/cxx/*.cc; do
+        # shellcheck disable=SC2086
+        $CXX -std=c++17 -Wall -Wextra -Werror -o "$tmp/$(basename "$example" .cc)-cxx" \
+            "$example" $(pkg-config --cflags --libs stagehand-cxx-1) ||
+            fail "C++ example $example against the install"
+    done
     set +e
     "$tmp/update-daemon-cxx" --sysroot "$tmp/no-such-sysroot" os/stable > "$tmp/daemon-cxx.log" 2>&1
     rc=$?

@@ -41,8 +41,9 @@
 //! - The caller owns the sysroot: every function takes the caller's
 //!   `OstreeSysroot &`, loaded by the caller; functions that change
 //!   deployments need the sysroot lock held by the caller
-//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]) and reload the sysroot if
-//!   it changed on disk.
+//!   (`ostree_sysroot_lock()` or [`sysroot_lock`]), checked with
+//!   `stagehand::SysrootLock::verify_held` (`ErrorCode::NotLocked` when nobody
+//!   holds it), and reload the sysroot if it changed on disk.
 //! - `GCancellable *` may be null. A wrong object type is
 //!   `ErrorCode::InvalidArgument` (C++ references cannot be null).
 //! - A panic never unwinds into C++ (that would abort the daemon): it
@@ -128,6 +129,8 @@ pub mod ffi {
         Config = 19,
         /// The running libostree or bootloader cannot do what was asked.
         Unsupported = 20,
+        /// The operation needs the sysroot lock held by the caller, and nobody holds it.
+        NotLocked = 21,
     }
 
     /// The stable identity of a deployment (`stateroot:checksum.serial`,
@@ -1082,7 +1085,7 @@ unsafe fn hooks_check(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let r = stagehand::hooks::check(&lock, &options.inner, cancellable.as_ref())?;
         Ok(ffi::HookReport {
@@ -1134,7 +1137,7 @@ unsafe fn hooks_recover(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::hooks::recover(&lock, cancellable.as_ref())?;
         Ok(ffi::UnstageOutcome {
@@ -1153,7 +1156,7 @@ unsafe fn mark_good(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::health::mark_good(&lock, &options.0, cancellable.as_ref())?;
         Ok(mark_good_outcome(out))
@@ -1171,7 +1174,7 @@ unsafe fn mark_bad(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let target = opt(deployment)
             .map(|s| stagehand::DeploymentId::resolve(s, &sysroot))
@@ -1211,7 +1214,7 @@ unsafe fn assess(
                 )))
             }
         };
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let v = stagehand::health::assess(&lock, &evidence, &options.0, cancellable.as_ref())?;
         Ok(verdict(v))
@@ -1295,7 +1298,7 @@ unsafe fn denylist_remove(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(denylist_entry(&stagehand::health::denylist_remove(
             &lock, checksum,
@@ -1311,7 +1314,7 @@ unsafe fn health_reset(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(stagehand::health::reset(&lock, cancellable.as_ref())?
             .previous_error
@@ -1632,7 +1635,7 @@ unsafe fn stage(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::stage(&lock, &options.inner, cancellable.as_ref())?;
         Ok(ffi::StageOutcome {
@@ -1655,7 +1658,7 @@ unsafe fn unstage(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         Ok(match stagehand::unstage(&lock, cancellable.as_ref())? {
             Some(id) => ffi::UnstageOutcome {
@@ -1678,7 +1681,7 @@ unsafe fn lock_finalization(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         stagehand::lock_finalization(&sysroot)
     })
 }
@@ -1703,7 +1706,7 @@ unsafe fn status(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let s = stagehand::status(&sysroot)?;
         Ok(ffi::Status {
             deployments: s
@@ -1797,7 +1800,7 @@ unsafe fn run_cleanup(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         stagehand::run_cleanup(&lock, force, cancellable.as_ref()).map(cleanup_report)
     })

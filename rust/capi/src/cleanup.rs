@@ -11,7 +11,7 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::{guint, guint64};
-use stagehand::{CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome, SysrootLock};
+use stagehand::{CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
 
@@ -358,7 +358,7 @@ pub unsafe extern "C" fn stagehand_record_staged(
     fallible(c"stagehand_record_staged", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let staged = stagehand::record_staged(&sysroot)?;
         if !out_staged_id.is_null() {
             // SAFETY: a non-NULL out parameter points to writable storage.
@@ -472,7 +472,9 @@ impl StagehandFinalizeResult {
 /// (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
 /// @sysroot is not the booted system's, with %STAGEHAND_ERROR_CORRUPT when the
 /// record cannot be read. The caller must hold the sysroot lock (which also
-/// makes a read-only `/sysroot` writable for the stamp); @sysroot is reloaded.
+/// makes a read-only `/sysroot` writable for the stamp); when nobody holds it
+/// this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read or
+/// written. @sysroot is reloaded.
 ///
 /// Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_finalize_result_free()
 #[no_mangle]
@@ -488,7 +490,7 @@ pub unsafe extern "C" fn stagehand_record_finalized(
         |call| {
             let sysroot = call.sysroot(sysroot)?;
             let cancellable = call.cancellable(cancellable)?;
-            let lock = SysrootLock::assume_held(&sysroot);
+            let lock = call.locked(&sysroot)?;
             lock.reload(cancellable.as_ref())?;
             let outcome = stagehand::record_finalized(&lock, cancellable.as_ref())?;
             Ok(Box::into_raw(Box::new(StagehandFinalizeResult::new(
@@ -785,8 +787,9 @@ pub unsafe extern "C" fn stagehand_autocleanup(
 /// stagehand_autocleanup() for a caller that holds the sysroot lock already
 /// (an update agent that prunes before it pulls): the same cleanup, report
 /// and stamp handling, without taking or releasing the lock. Without a
-/// stamp (and without @force) nothing is done. @sysroot is reloaded first if
-/// another process changed it.
+/// stamp (and without @force) nothing is done. When nobody holds the sysroot
+/// lock this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read
+/// or written. @sysroot is reloaded first if another process changed it.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
 #[no_mangle]
@@ -799,7 +802,7 @@ pub unsafe extern "C" fn stagehand_run_cleanup(
     fallible(c"stagehand_run_cleanup", error, ptr::null_mut(), |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         Ok(report(stagehand::run_cleanup(
             &lock,

@@ -26,6 +26,7 @@ use stagehand::ErrorCode;
 /// @STAGEHAND_ERROR_NO_KNOWN_GOOD: no known-good deployment is left to roll back to
 /// @STAGEHAND_ERROR_CONFIG: the configuration file has an error; the message names the line
 /// @STAGEHAND_ERROR_UNSUPPORTED: the running libostree, bootloader or system cannot do this
+/// @STAGEHAND_ERROR_NOT_LOCKED: the function needs the sysroot lock held by the caller (ostree_sysroot_lock()) and nobody holds it; a bug of the caller, not contention: retrying does not help
 ///
 /// Error codes in the %STAGEHAND_ERROR domain. Each is one kind of failure,
 /// the same numbers as the Rust crate's `stagehand::ErrorCode` and `10 + code`
@@ -57,11 +58,12 @@ pub enum StagehandError {
     NoKnownGood = 18,
     Config = 19,
     Unsupported = 20,
+    NotLocked = 21,
 }
 
 impl StagehandError {
     /// Every code, in numeric order.
-    const ALL: [StagehandError; 21] = [
+    const ALL: [StagehandError; 22] = [
         StagehandError::Failed,
         StagehandError::InvalidArgument,
         StagehandError::Cancelled,
@@ -83,6 +85,7 @@ impl StagehandError {
         StagehandError::NoKnownGood,
         StagehandError::Config,
         StagehandError::Unsupported,
+        StagehandError::NotLocked,
     ];
 }
 
@@ -110,6 +113,7 @@ impl From<ErrorCode> for StagehandError {
             ErrorCode::NoKnownGood => StagehandError::NoKnownGood,
             ErrorCode::Config => StagehandError::Config,
             ErrorCode::Unsupported => StagehandError::Unsupported,
+            ErrorCode::NotLocked => StagehandError::NotLocked,
             // ErrorCode is non-exhaustive; a code added to the library
             // without a C counterpart is caught by the tests below, and
             // C callers are told to treat unknown kinds as FAILED.

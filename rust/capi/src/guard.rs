@@ -89,6 +89,17 @@ impl Call {
         Ok(from_glib_none(p))
     }
 
+    /// Wrap the caller's sysroot for an operation the caller must hold the
+    /// sysroot lock for, failing with `STAGEHAND_ERROR_NOT_LOCKED` (naming
+    /// this function) when nobody holds it; see
+    /// [`stagehand::SysrootLock::verify_held`].
+    pub(crate) fn locked(&self, sysroot: &ostree::Sysroot) -> Result<stagehand::SysrootLock, Fail> {
+        Ok(stagehand::SysrootLock::verify_held(
+            sysroot,
+            &self.name.to_string_lossy(),
+        )?)
+    }
+
     /// The caller's optional `GCancellable *`, checked like
     /// `cancellable == NULL || G_IS_CANCELLABLE (cancellable)`.
     ///

@@ -11,7 +11,7 @@ use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
 use stagehand::health::{self, Denied, Outcome, RollbackRecord, State, Trigger, Verdict};
-use stagehand::{BootEvidence, DeploymentId, HealthOptions, SysrootLock};
+use stagehand::{BootEvidence, DeploymentId, HealthOptions};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
 
@@ -353,7 +353,8 @@ pub unsafe extern "C" fn stagehand_health_options_set_keep_known_good(
 /// is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
 /// %STAGEHAND_ERROR_CORRUPT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_good_result_free()
 #[no_mangle]
@@ -367,7 +368,7 @@ pub unsafe extern "C" fn stagehand_mark_good(
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = health::mark_good(&lock, &opts, cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandMarkGoodResult::of(&out))))
@@ -392,7 +393,8 @@ pub unsafe extern "C" fn stagehand_mark_good(
 /// into an untested or failed deployment. An unknown @deployment_id is
 /// %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_mark_bad_result_free()
 #[no_mangle]
@@ -416,7 +418,7 @@ pub unsafe extern "C" fn stagehand_mark_bad(
         )?;
         let cancellable = call.cancellable(cancellable)?;
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let target = spec
             .map(|s| DeploymentId::resolve(s, &sysroot))
@@ -448,7 +450,8 @@ pub unsafe extern "C" fn stagehand_mark_bad(
 /// choice must never denylist an update. Also finishes what an interrupted
 /// transition left (order, pins).
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the verdict, or %NULL with @error set; free with stagehand_verdict_free()
 #[no_mangle]
@@ -479,7 +482,7 @@ pub unsafe extern "C" fn stagehand_assess(
             _ => BootEvidence::Unknown,
         };
         let opts = health_options(options);
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let v: Verdict = health::assess(&lock, &evidence, &opts, cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandVerdict::of(&v))))
@@ -523,7 +526,8 @@ pub unsafe extern "C" fn stagehand_denylist_list(
 /// that is not hexadecimal, not on the denylist or matching several entries
 /// is %STAGEHAND_ERROR_INVALID_ARGUMENT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the entry removed, or %NULL with @error set; free with stagehand_denylist_entry_free()
 #[no_mangle]
@@ -546,7 +550,7 @@ pub unsafe extern "C" fn stagehand_denylist_remove(
             )?;
             let cancellable = call.cancellable(cancellable)?;
             crate::guard::check_cancelled(cancellable.as_ref())?;
-            let lock = SysrootLock::assume_held(&sysroot);
+            let lock = call.locked(&sysroot)?;
             lock.reload(cancellable.as_ref())?;
             let removed = health::denylist_remove(&lock, checksum)?;
             Ok(Box::into_raw(Box::new(StagehandDenylistEntry::of(
@@ -568,7 +572,8 @@ pub unsafe extern "C" fn stagehand_denylist_remove(
 /// %STAGEHAND_HEALTH_STATE_GOOD_FALLBACK), moved-aside corrupt stores are
 /// deleted. Pins stagehand recorded are released first.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]
@@ -581,7 +586,7 @@ pub unsafe extern "C" fn stagehand_health_reset(
     fallible(c"stagehand_health_reset", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = health::reset(&lock, cancellable.as_ref())?;
         if !out_previous_error.is_null() {

@@ -12,7 +12,7 @@ use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
 use crate::guint64;
-use stagehand::{hooks, HookEnd, HookOrigin, HookRun, SysrootLock};
+use stagehand::{hooks, HookEnd, HookOrigin, HookRun};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr};
 use crate::stage::StagehandStageOptions;
@@ -124,7 +124,8 @@ pub struct StagehandHookReport {
 /// unacceptable hook file %STAGEHAND_ERROR_HOOK_INVALID, cancellation
 /// %STAGEHAND_ERROR_CANCELLED (the running hook's process tree is killed).
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): the report, or %NULL with @error set; free with stagehand_hook_report_free()
 #[no_mangle]
@@ -138,7 +139,7 @@ pub unsafe extern "C" fn stagehand_hooks_check(
         let sysroot = call.sysroot(sysroot)?;
         let options = call.obj(options, c"options != NULL")?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let r = hooks::check(&lock, &options.build(), cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandHookReport {
@@ -163,7 +164,8 @@ pub unsafe extern "C" fn stagehand_hooks_check(
 /// deployment checkout not in the deployment list. A vetted staged
 /// deployment is left alone. (stagehand_stage() does this by itself first.)
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]
@@ -176,7 +178,7 @@ pub unsafe extern "C" fn stagehand_hooks_recover(
     fallible(c"stagehand_hooks_recover", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = hooks::recover(&lock, cancellable.as_ref())?;
         if !out_removed_id.is_null() {

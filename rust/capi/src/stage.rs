@@ -10,9 +10,7 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
-use stagehand::{
-    HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome, SysrootLock,
-};
+use stagehand::{HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome};
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
 
@@ -371,7 +369,8 @@ pub unsafe extern "C" fn stagehand_stage_options_set_keep_known_good(
 /// (stagehand_stage_result_get_unchanged() is %TRUE).
 ///
 /// The caller must hold the sysroot lock (ostree_sysroot_lock() or
-/// stagehand_sysroot_lock()). @sysroot is reloaded first if another process
+/// stagehand_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written. @sysroot is reloaded first if another process
 /// changed it since it was loaded, and is reloaded afterwards.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_stage_result_free()
@@ -386,7 +385,7 @@ pub unsafe extern "C" fn stagehand_stage(
         let sysroot = call.sysroot(sysroot)?;
         let options = const_ref(call, options, c"options != NULL")?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let outcome = stagehand::stage(&lock, &options.build(), cancellable.as_ref())?;
         Ok(Box::into_raw(Box::new(StagehandStageResult {
@@ -558,8 +557,10 @@ pub unsafe extern "C" fn stagehand_stage_result_get_finalization_locked(
 /// booted and rollback deployments are untouched. Nothing staged is not an
 /// error (a stray finalization lock is still removed).
 ///
-/// The caller must hold the sysroot lock. @sysroot is reloaded first if
-/// another process changed it, and is reloaded afterwards.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+/// @sysroot is reloaded first if another process changed it, and is reloaded
+/// afterwards.
 ///
 /// Returns: %TRUE on success, %FALSE with @error set
 #[no_mangle]
@@ -572,7 +573,7 @@ pub unsafe extern "C" fn stagehand_unstage(
     fallible(c"stagehand_unstage", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        let lock = SysrootLock::assume_held(&sysroot);
+        let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let removed = stagehand::unstage(&lock, cancellable.as_ref())?;
         if !out_unstaged_id.is_null() {
@@ -610,7 +611,7 @@ pub unsafe extern "C" fn stagehand_lock_finalization(
     fallible(c"stagehand_lock_finalization", error, GFALSE, |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         stagehand::lock_finalization(&sysroot)?;
         Ok(GTRUE)
     })

@@ -9,7 +9,7 @@ use glib::ffi::{gboolean, GError, GFALSE};
 use ostree::ffi::OstreeSysroot;
 
 use crate::guint;
-use stagehand::{DeploymentStatus, SysrootLock};
+use stagehand::DeploymentStatus;
 
 use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Call, Fail};
 use crate::health::{StagehandDenylistEntry, StagehandHealthState, StagehandRollback};
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn stagehand_status(
     fallible(c"stagehand_status", error, ptr::null_mut(), |call| {
         let sysroot = call.sysroot(sysroot)?;
         let cancellable = call.cancellable(cancellable)?;
-        SysrootLock::assume_held(&sysroot).reload(cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let status = stagehand::status(&sysroot)?;
         let cleanup_pending = status.cleanup_pending;
         let denylist = status

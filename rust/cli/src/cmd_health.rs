@@ -371,13 +371,14 @@ fn deadline(
         stagehand::Error::NotBooted("the health deadline applies to the booted deployment".into())
     })?;
     let id = DeploymentId::of(&booted);
-    // Before waiting, a cheap look: a deployment not on trial has no deadline.
-    let on_trial = |sysroot: &stagehand::ostree::Sysroot| -> Result<bool, CliError> {
-        Ok(health::read(sysroot)?
-            .entry(&id)
-            .is_some_and(|e| e.on_trial()))
-    };
-    if !on_trial(sysroot)? {
+    // Before waiting, a cheap look: a deployment not on trial has no
+    // deadline, unless an interrupted verdict left its rollback to finish
+    // (at once: the verdict is in).
+    let store = health::read(sysroot)?;
+    let on_trial = store.entry(&id).is_some_and(|e| e.on_trial());
+    let unfinished = health::unfinished_verdict(sysroot, &store).is_some();
+    let now = now || unfinished;
+    if !on_trial && !unfinished {
         if json {
             print_json(&Deadline::NotOnTrial { booted: id });
         } else {

@@ -325,3 +325,498 @@ fn a_full_disk_or_io_error_writing_grubenv_keeps_the_old_block() {
         "{list}"
     );
 }
+
+// ------------------------------------------- the directory fsync after a commit
+
+/// The strace occurrence (`when=`) of the `fsync` that follows the commit
+/// call of `marker` (its `rename` or `unlink`, the first call whose name
+/// contains `commit` and whose line names `marker`): the fsyncs before it,
+/// plus one. fsutil fsyncs the directory right after the commit call.
+fn dir_fsync_after(calls: &[Call], commit: &str, marker: &str) -> u32 {
+    let i = calls
+        .iter()
+        .position(|c| c.name.contains(commit) && c.line.contains(marker))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {commit} of {marker} in:\n{}",
+                calls
+                    .iter()
+                    .map(|c| format!("{}\n", c.line))
+                    .collect::<String>()
+            )
+        });
+    calls[..i].iter().filter(|c| c.name == "fsync").count() as u32 + 1
+}
+
+/// Run `args` in `m` with exactly the directory fsync after the commit call
+/// of `marker` failed with EIO (found by `trace`, a run of the same calls up
+/// to that commit). Asserts the injected call was the fsync of a directory
+/// whose path ends in `dir`; returns the run's output.
+fn fail_dir_fsync(
+    m: &Machine<'_>,
+    args: &[&str],
+    trace: &[String],
+    commit: &str,
+    marker: &str,
+    dir: &str,
+) -> Output {
+    let exe = m.host_path(EXE);
+    let mut a = trace.to_vec();
+    a.push(exe.clone());
+    a.extend(args.iter().map(|s| s.to_string()));
+    let _ = m.run(&a);
+    let calls = parse_calls(&m.sh("cat /tmp/trace.log"));
+    let nth = dir_fsync_after(&calls, commit, marker);
+    let mut argv = strace_args("/tmp/inject.log", Some(("fsync", nth, "EIO")));
+    argv.push(exe);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let out = m.run(&argv);
+    let log = m.sh("cat /tmp/inject.log");
+    let injected = log
+        .lines()
+        .find(|l| l.contains("INJECTED"))
+        .unwrap_or_else(|| panic!("nothing injected (fsync #{nth}):\n{log}"));
+    assert!(
+        injected.starts_with("fsync(") && injected.contains(&format!("{dir}>)")),
+        "the injected call is not the fsync of {dir}: {injected}"
+    );
+    out
+}
+
+/// The fsyncs of a run of `args` in `m` (strace -y lines).
+fn fsyncs_of(m: &Machine<'_>, args: &[&str]) -> (Output, Vec<String>) {
+    let mut argv: Vec<String> = [
+        "strace",
+        "-qq",
+        "-y",
+        "-o",
+        "/tmp/rerun.log",
+        "-e",
+        "signal=none",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(["-e".into(), "trace=fsync".into(), m.host_path(EXE)]);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let out = m.run(&argv);
+    let log = m.sh("cat /tmp/rerun.log");
+    (out, log.lines().map(str::to_string).collect())
+}
+
+fn assert_not_durable(out: &Output, file: &str, what: &str) {
+    assert_io(out, file, what);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(what) && err.contains("the new state is visible; retrying converges")
+            || err.contains(what) && err.contains("the file is gone; retrying converges"),
+        "the error says the change is visible but not durable:\n{err}"
+    );
+}
+
+/// `fsutil::write_atomic` when only the directory fsync after the rename
+/// fails: the new health store is what everyone reads, but it may not
+/// survive a power cut. An `Io` error that says exactly that; the re-run
+/// succeeds and fsyncs the store's directory (though it finds nothing to
+/// change), so it converges on a durable state.
+#[test]
+fn a_failed_directory_fsync_after_the_store_rename_is_visible_not_durable_and_a_rerun_converges() {
+    let (tb, _) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v3]);
+    m.shutdown();
+    let m = tb.boot(&tb.deployments()[0]);
+    ok_in(&m, &["assess"]);
+    let store = tb.sysroot().join("ostree/stagehand/health");
+    let before = std::fs::read(&store).unwrap();
+    let health = |m: &Machine<'_>| {
+        let j = status_json(m);
+        j["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["checksum"] == v3.as_str())
+            .unwrap()["health"]
+            .clone()
+    };
+    assert_ne!(health(&m), "good", "{}", status_json(&m));
+
+    let out = fail_dir_fsync(
+        &m,
+        &["mark-good"],
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".health.tmp",
+        "ostree/stagehand",
+    );
+    assert_not_durable(&out, "health", "written but not durable");
+    // Visible: the new store is in place, complete, and read as good.
+    assert_ne!(std::fs::read(&store).unwrap(), before);
+    assert_eq!(health(&m), "good");
+    assert!(status_json(&m)["health_error"].is_null());
+
+    let (out, fsyncs) = fsyncs_of(&m, &["mark-good"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("ostree/stagehand>)") && l.ends_with("= 0")),
+        "the re-run made the store durable: {fsyncs:?}"
+    );
+    assert_eq!(health(&m), "good");
+}
+
+/// The same for the GRUB environment block: the re-run of `arm` finds the
+/// block already armed, writes nothing, and fsyncs its directory.
+#[test]
+fn a_failed_directory_fsync_after_the_grubenv_rename_is_visible_not_durable_and_a_rerun_converges()
+{
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let env = tb.sysroot().join("boot/grub2/grubenv");
+    std::fs::create_dir_all(env.parent().unwrap()).unwrap();
+    let out = Command::new("grub-editenv")
+        .arg(&env)
+        .arg("create")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let m = tb.boot_default();
+    let arm = ["bootloader", "--grubenv", "/boot/grub2/grubenv", "arm"];
+    let out = fail_dir_fsync(
+        &m,
+        &arm,
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".grubenv.tmp",
+        "grub2",
+    );
+    assert_not_durable(&out, "grubenv", "written but not durable");
+    let armed = std::fs::read(&env).unwrap();
+    let list = |b: &Path| {
+        let o = Command::new("grub-editenv")
+            .arg(b)
+            .arg("list")
+            .output()
+            .unwrap();
+        text(&o.stdout)
+    };
+    assert!(list(&env).contains("boot_counter="), "{}", list(&env));
+
+    let (out, fsyncs) = fsyncs_of(&m, &arm);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("grub2>)") && l.ends_with("= 0")),
+        "the re-run made the block durable: {fsyncs:?}"
+    );
+    assert_eq!(std::fs::read(&env).unwrap(), armed, "converged, unchanged");
+}
+
+/// `fsutil::remove_durable` when the directory fsync after the unlink fails
+/// (`finalization unlock`, libostree's lock file): the file is gone for
+/// everyone, the error says it may come back after a power cut, and the
+/// re-run, finding it gone, still fsyncs the directory.
+#[test]
+fn a_failed_directory_fsync_after_an_unlink_is_visible_not_durable_and_a_rerun_converges() {
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let m = tb.boot_default();
+    let lock_file = "/run/ostree/staged-deployment-locked";
+    let locked = || m.run(&["test", "-e", lock_file]).status.success();
+    ok_in(&m, &["finalization", "lock"]);
+    assert!(locked());
+    // A traced real run finds the calls (unlinks cannot be failed wholesale
+    // the way renames are); then lock again.
+    let mut trace: Vec<String> = [
+        "strace",
+        "-qq",
+        "-y",
+        "-o",
+        "/tmp/trace.log",
+        "-e",
+        "signal=none",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    trace.extend(["-e".into(), "trace=fsync,unlink,unlinkat".into()]);
+    let exe = m.host_path(EXE);
+    let mut a = trace.clone();
+    a.push(exe.clone());
+    a.extend(["finalization", "unlock"].map(String::from));
+    let out = m.run(&a);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls = parse_calls(&m.sh("cat /tmp/trace.log"));
+    let nth = dir_fsync_after(&calls, "unlink", "staged-deployment-locked");
+    ok_in(&m, &["finalization", "lock"]);
+
+    let mut argv = strace_args("/tmp/inject.log", Some(("fsync", nth, "EIO")));
+    argv.push(exe);
+    argv.extend(["finalization", "unlock"].map(String::from));
+    let out = m.run(&argv);
+    let log = m.sh("cat /tmp/inject.log");
+    assert!(
+        log.lines().any(|l| l.contains("INJECTED")
+            && l.starts_with("fsync(")
+            && l.contains("/run/ostree>)")),
+        "the injected call is the fsync of /run/ostree:\n{log}"
+    );
+    assert_not_durable(&out, "staged-deployment-locked", "removed but not durable");
+    assert!(!locked(), "the removal is visible");
+
+    let (out, fsyncs) = fsyncs_of(&m, &["finalization", "unlock"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("/run/ostree>)") && l.ends_with("= 0")),
+        "the re-run made the removal durable: {fsyncs:?}"
+    );
+    assert!(!locked());
+}
+
+/// `mark-bad` whose first store write is visible but not durable: the
+/// verdict and the denylist entry are in place, the rollback not yet made.
+/// The re-run finds the deployment already failed (no second verdict), makes
+/// the store durable and finishes: the rollback is the default.
+#[test]
+fn mark_bad_after_a_failed_directory_fsync_converges_on_a_durable_verdict_and_the_rollback() {
+    let (tb, _) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v3]);
+    m.shutdown();
+    let m = tb.boot(&tb.deployments()[0]);
+    ok_in(&m, &["assess"]);
+    assert_eq!(tb.deployments()[0].checksum, v3);
+
+    let out = fail_dir_fsync(
+        &m,
+        &["mark-bad", "--reason", "boom"],
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".health.tmp",
+        "ostree/stagehand",
+    );
+    assert_not_durable(&out, "health", "written but not durable");
+    let j = status_json(&m);
+    assert!(
+        j["denylist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["checksum"] == v3.as_str()),
+        "the verdict is visible: {j}"
+    );
+
+    let (out, fsyncs) = fsyncs_of(&m, &["mark-bad", "--reason", "boom"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("ostree/stagehand>)") && l.ends_with("= 0")),
+        "the re-run made the store durable: {fsyncs:?}"
+    );
+    assert_ne!(tb.deployments()[0].checksum, v3, "rolled back");
+    let j = status_json(&m);
+    assert!(
+        j["denylist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["checksum"] == v3.as_str()),
+        "{j}"
+    );
+}
+
+/// `assess` whose store write (the boot counted) is visible but not durable:
+/// the re-run in the same boot finds nothing left to change and writes
+/// nothing, so only `Store::load`'s fsync of the store's directory makes the
+/// earlier write durable; without it the re-run would report success on a
+/// state a power cut could undo.
+#[test]
+fn assess_after_a_failed_directory_fsync_makes_the_store_durable_though_it_writes_nothing() {
+    let (tb, _) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v3]);
+    m.shutdown();
+    let m = tb.boot(&tb.deployments()[0]);
+    let store = tb.sysroot().join("ostree/stagehand/health");
+    let before = std::fs::read(&store).unwrap();
+    // This boot's token (a random name of the boot, written once per boot
+    // in /run) made beforehand, so the store's is the first rename of the
+    // tracing run that finds the calls.
+    m.sh("mkdir -p /run/stagehand && echo a-boot-token > /run/stagehand/boot-token");
+
+    let out = fail_dir_fsync(
+        &m,
+        &["assess"],
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".health.tmp",
+        "ostree/stagehand",
+    );
+    assert_not_durable(&out, "health", "written but not durable");
+    let after = std::fs::read(&store).unwrap();
+    assert_ne!(after, before, "the counted boot is visible");
+
+    let (out, fsyncs) = fsyncs_of(&m, &["assess"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        after,
+        "nothing left to write"
+    );
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("ostree/stagehand>)") && l.ends_with("= 0")),
+        "the re-run made the store durable: {fsyncs:?}"
+    );
+}
+
+/// A guard stamp whose directory fsync failed after the rename: `begin`
+/// reports the step not begun (`Io`, "written but not durable"), though the
+/// started record is visible. Its re-run answers `Interrupted` (the record
+/// is there: the administrator decides) and first makes that record durable;
+/// the same for `commit` and its re-run's `AlreadyComplete`.
+#[test]
+fn a_failed_directory_fsync_after_a_guard_stamp_rename_is_not_durable_and_the_rerun_makes_it_so() {
+    let digest = "cd".repeat(32);
+    let d = tempfile::tempdir().unwrap();
+    let dir: PathBuf = d.path().into();
+    let dir_s = dir.display().to_string();
+    let log = dir.join("trace.log").display().to_string();
+    let guard = |op: &str| -> Vec<String> {
+        ["guard", op, "step", "--digest", &digest, "--dir", &dir_s]
+            .map(String::from)
+            .to_vec()
+    };
+    let run = |strace: Vec<String>, op: &str| -> Output {
+        let mut a = strace;
+        a.push(EXE.into());
+        a.extend(guard(op));
+        Command::new(&a[0]).args(&a[1..]).output().unwrap()
+    };
+    let stamp = dir.join("step.stamp");
+    for (op, rerun_code) in [
+        ("begin", ErrorCode::Interrupted),
+        ("commit", ErrorCode::AlreadyComplete),
+    ] {
+        // The fsyncs before the stamp's rename, in a run whose renames fail.
+        let _ = run(dry_args(&log), op);
+        let calls = parse_calls(&std::fs::read_to_string(&log).unwrap());
+        std::fs::remove_file(&log).unwrap();
+        let nth = dir_fsync_after(&calls, "rename", ".step.stamp.tmp");
+        let out = run(strace_args(&log, Some(("fsync", nth, "EIO"))), op);
+        let injected = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            injected
+                .lines()
+                .any(|l| l.contains("INJECTED") && l.contains(&format!("{dir_s}>)"))),
+            "{op}: the injected call is the fsync of the guard directory:\n{injected}"
+        );
+        assert_not_durable(&out, "step.stamp", "written but not durable");
+        let s = std::fs::read_to_string(&stamp).unwrap();
+        let phase = if op == "begin" { "started" } else { "complete" };
+        assert!(s.contains(phase), "{op}: the new stamp is visible: {s}");
+
+        let mut a: Vec<String> = [
+            "strace",
+            "-qq",
+            "-y",
+            "-o",
+            &log,
+            "-e",
+            "signal=none",
+            "-e",
+            "trace=fsync",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(EXE.into());
+        a.extend(guard(op));
+        let out = Command::new(&a[0]).args(&a[1..]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(exit_for(rerun_code)),
+            "{op} re-run: {}",
+            text(&out.stderr)
+        );
+        let fsyncs = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            fsyncs
+                .lines()
+                .any(|l| l.contains(&format!("{dir_s}>)")) && l.ends_with("= 0")),
+            "{op} re-run made the stamp durable: {fsyncs}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&stamp).unwrap(),
+            s,
+            "{op}: unchanged"
+        );
+    }
+}
+
+/// The cleanup stamp whose directory fsync failed after its rename: the
+/// stamp is visible, the finalization record is kept (the step did not
+/// succeed), and the re-run merges into the stamp it finds (the same
+/// deployment once, the same dropped deployments), rewrites it durably and
+/// consumes the record.
+#[test]
+fn a_failed_directory_fsync_after_the_cleanup_stamp_rename_keeps_the_record_and_a_rerun_converges()
+{
+    let (tb, _) = Testbed::with_deployments(&["1.0", "2.0"]);
+    let v3 = tb.commit(&Commit::new("3.0"));
+    let m = tb.boot_default();
+    ok_in(&m, &["stage", &v3]);
+    ok_in(&m, &["finalize-stamp", "--record"]);
+    assert!(m.finalize().status.success());
+    let stamp = tb.sysroot().join(".cleanup");
+    let record = || m.run(&["cat", stagehand::cleanup::FINALIZE_RECORD_PATH]);
+    assert!(record().status.success());
+
+    let out = fail_dir_fsync(
+        &m,
+        &["finalize-stamp"],
+        &dry_args("/tmp/trace.log"),
+        "rename",
+        ".cleanup.tmp",
+        "sysroot",
+    );
+    assert_not_durable(&out, ".cleanup", "written but not durable");
+    let visible = std::fs::read_to_string(&stamp).unwrap();
+    assert!(
+        visible.contains(&format!("deployment testos:{v3}.")),
+        "{visible}"
+    );
+    assert!(record().status.success(), "the record is kept");
+
+    let (out, fsyncs) = fsyncs_of(&m, &["finalize-stamp"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fsyncs
+            .iter()
+            .any(|l| l.contains("sysroot>)") && l.ends_with("= 0")),
+        "the re-run made the stamp durable: {fsyncs:?}"
+    );
+    let s = std::fs::read_to_string(&stamp).unwrap();
+    assert_eq!(
+        s.matches(&format!("deployment testos:{v3}.")).count(),
+        1,
+        "merged, not doubled: {s}"
+    );
+    let lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("dropped"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(lines(&s), lines(&visible), "{s}");
+    assert!(!record().status.success(), "the record is consumed");
+}

@@ -451,6 +451,9 @@ pub fn update(
     change(&mut env)?;
     let new = env.to_bytes()?;
     if old.as_deref() == Some(new.as_slice()) {
+        // Already the new block: make it durable in case it is there because
+        // an earlier write's directory fsync failed (see fsutil::write_atomic).
+        fsutil::fsync_dir(dir)?;
         return Ok(false);
     }
     let mode = std::fs::metadata(&target)

@@ -39,8 +39,8 @@ pub use model::{
 };
 pub(crate) use ops::{after_unstage, stage_begin, stage_end};
 pub use ops::{
-    assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, MarkBadOutcome,
-    MarkGoodOutcome, Outcome, ResetOutcome, Verdict,
+    assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, unfinished_verdict,
+    MarkBadOutcome, MarkGoodOutcome, Outcome, ResetOutcome, UnfinishedVerdict, Verdict,
 };
 pub use store::{store_path, Store};
 

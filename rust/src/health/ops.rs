@@ -296,6 +296,42 @@ pub fn mark_bad(
     })
 }
 
+/// A verdict on the booted deployment that an interrupted run left
+/// unfinished: see [`unfinished_verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfinishedVerdict {
+    /// The booted deployment, concluded failed (with a verdict, its commit
+    /// denylisted).
+    pub deployment: DeploymentId,
+    /// It is still the default deployment: the rollback was not made. When
+    /// false, only the housekeeping that follows a verdict (releasing the
+    /// trial's pins) is missing.
+    pub rollback: bool,
+}
+
+/// The booted deployment's verdict, if a mark-bad (or a missed deadline)
+/// made it durable and was then interrupted before finishing: the failed
+/// deployment is still the default (the next boot would boot it again), or
+/// the pins stagehand placed for the trial are still held although no
+/// deployment is on trial. Running [`mark_bad`] on it again finishes it
+/// (it is idempotent).
+pub fn unfinished_verdict(sysroot: &ostree::Sysroot, store: &Store) -> Option<UnfinishedVerdict> {
+    let view = View::of(sysroot);
+    let b = view.booted?;
+    let id = &view.ids[b];
+    let failed = store.entry(id).is_some_and(|e| e.concluded_failed())
+        && store.denied(&id.checksum).is_some();
+    if !failed {
+        return None;
+    }
+    let rollback = view.default_index() == Some(b);
+    let pins_left = !store.pins().is_empty() && !store.entries().any(|e| e.on_trial());
+    (rollback || pins_left).then(|| UnfinishedVerdict {
+        deployment: id.clone(),
+        rollback,
+    })
+}
+
 // ---- assess ----------------------------------------------------------------
 
 /// What boot assessment concluded.

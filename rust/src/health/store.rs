@@ -556,6 +556,12 @@ impl Store {
     pub(crate) fn load(sysroot: &ostree::Sysroot) -> Result<Store> {
         let path = store_path(sysroot);
         let ids: Vec<DeploymentId> = sysroot.deployments().iter().map(DeploymentId::of).collect();
+        // A writer killed before its rename left its temporary file; we hold
+        // the sysroot lock, so none is running. Removed here, not only before
+        // the next write: a change that turns out to be a no-op (its killed
+        // run had already made it durable) must leave nothing behind either
+        // (found by the crash sweep's health-deadline row).
+        fsutil::remove_stale_temporaries(&path);
         let mut store = match Store::read_path(&path) {
             Ok(s) => s,
             Err(Error::Corrupt { detail, .. }) if path.exists() => {
@@ -563,6 +569,16 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
+        // What we read may be visible but not durable: the last write's
+        // directory fsync may have failed after its rename (see
+        // fsutil::write_atomic). A change that finds nothing to write would
+        // then report success on a state a power cut could undo; syncing the
+        // directory first makes every run converge on a durable state.
+        if store.exists {
+            if let Some(dir) = path.parent() {
+                fsutil::fsync_dir(dir)?;
+            }
+        }
         // Whoever wrote `pending` held the sysroot lock, which we hold now:
         // that staging is over. Its deployment, if libostree got that far,
         // starts its trial; otherwise the record is dropped on the next write.
@@ -602,14 +618,7 @@ impl Store {
         }
         // Temporary files of writers that died (we hold the sysroot lock, so
         // no writer is running).
-        let tmp_prefix = format!(".{STORE_NAME}.tmp");
-        if let Ok(it) = std::fs::read_dir(&dir) {
-            for e in it.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&tmp_prefix) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        fsutil::remove_stale_temporaries(&self.path);
         fsutil::write_atomic(&self.path, &bytes)?;
         self.exists = true;
         self.repaired.clear();

@@ -70,9 +70,39 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Whether [`adopt_orphans`] was called.
+static ADOPTING: AtomicBool = AtomicBool::new(false);
+
+/// Make this process the reaper of the processes its traced commands leave
+/// orphaned, and reap them after each run.
+///
+/// A command killed at a crash point often has a parent that is killed with
+/// it — `nsenter` for a command run inside a test-bed machine, whose child
+/// lives in the machine's PID namespace. The orphan goes to the nearest
+/// *child subreaper* above it, or to the host's init, which in a container
+/// may never reap it: its zombie then keeps its PID "alive" for `kill(pid,
+/// 0)`, unlike on a real system, where systemd reaps it at once. With this,
+/// the orphans come here and are reaped at the end of [`trace`]/[`kill_at`].
+///
+/// Reaping waits for *any* child of this process, so call it only in a
+/// process that starts no other children concurrently (the crash sweep's
+/// command, a test binary with one test).
+pub fn adopt_orphans() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory preconditions.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+    ADOPTING.store(true, Ordering::SeqCst);
+}
 
 /// How long a traced command may run before it is killed and the harness panics.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
@@ -765,6 +795,13 @@ fn traced_in_this_thread(mut cmd: Command, kill_at: Option<usize>) -> Run {
                 ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si as *mut _ as usize) == -1;
             resume(pid, if group_stop { 0 } else { sig });
         }
+    }
+    if ADOPTING.load(Ordering::SeqCst) {
+        // Killed processes whose parent was killed too were adopted by this
+        // process (see [`adopt_orphans`]): reap them, as an init would.
+        let mut st = 0;
+        // SAFETY: st points at a live i32.
+        while unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG | libc::__WALL) } > 0 {}
     }
     let _ = done_tx.send(());
     let timed_out = watchdog.join().unwrap();

@@ -15,8 +15,10 @@
 // - `sysroot` is the caller's OstreeSysroot, created and loaded by the
 //   caller. Functions marked "lock held" need the sysroot lock, taken by the
 //   caller with ostree_sysroot_lock() or stagehand::sysroot_lock() and
-//   released with ostree_sysroot_unlock(). Before they read the deployment
-//   list they reload the sysroot if it changed on disk.
+//   released with ostree_sysroot_unlock(); when nobody holds it they throw
+//   ErrorCode::NotLocked before reading or writing anything (the check sees
+//   that someone holds the lock, not who: docs/c-api.md). Before they read
+//   the deployment list they reload the sysroot if it changed on disk.
 // - `cancellable` may be nullptr. Cancellation throws ErrorCode::Cancelled.
 // - Every function may be called from any thread; one sysroot is not to be
 //   used from two threads at once.
