@@ -2387,7 +2387,8 @@ gboolean stagehand_boot_assessment_get_time_remaining(const StagehandBootAssessm
  * environment block holds one counter, for the default entry: every
  * deployment reads the same one. An unknown @deployment_id is
  * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT; a block or entry that cannot be
- * parsed %STAGEHAND_ERROR_CORRUPT. Read-only: the sysroot lock is not needed.
+ * parsed %STAGEHAND_ERROR_CORRUPT. Read-only: the sysroot lock is not
+ * needed. @sysroot is reloaded first if another process changed it.
  *
  * Returns: %TRUE with the out arguments set, %FALSE with @error set
  */
@@ -2417,7 +2418,8 @@ gboolean stagehand_boot_assessment_query_counter(const StagehandBootAssessment *
  * that cannot be read does not stop assessment: the boot is counted without
  * evidence and stagehand_boot_assess_result_get_counter_error() says why.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_assess_result_free()
  */
@@ -2445,7 +2447,8 @@ StagehandBootAssessResult *stagehand_boot_assessment_assess(const StagehandBootA
  * retention housekeeping after the verdict failed, the counter is still
  * blessed before the error is returned.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_good_result_free()
  */
@@ -2473,7 +2476,8 @@ StagehandBootMarkGoodResult *stagehand_boot_assessment_mark_good(const Stagehand
  * %STAGEHAND_ERROR_NO_KNOWN_GOOD, with nothing changed) and those of
  * writing the counter.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_bad_result_free()
  */
@@ -2503,7 +2507,8 @@ StagehandBootMarkBadResult *stagehand_boot_assessment_mark_bad(const StagehandBo
  * nothing changes; on a sysroot that is not booted
  * %STAGEHAND_ERROR_NOT_BOOTED.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_boot_deadline_result_free()
  */
@@ -2532,7 +2537,8 @@ StagehandBootDeadlineResult *stagehand_boot_assessment_deadline(const StagehandB
  * not leave a counter. An unknown @deployment_id is
  * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
  *
- * The caller must hold the sysroot lock.
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_arm_result_free()
  */

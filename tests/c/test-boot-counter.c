@@ -302,6 +302,29 @@ test_boot1_arm (void)
   g_assert_cmpuint (left, ==, 0);
   assert_grubenv (NULL, NULL);
 
+  /* Every state-changing call needs the caller's sysroot lock: without it,
+   * NOT_LOCKED naming the function, and nothing written. */
+  {
+    g_autoptr(StagehandBootAssessResult) assessed = stagehand_boot_assessment_assess (ba, sysroot, NULL, NULL, &error);
+    g_assert_null (assessed);
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+    g_assert_nonnull (strstr (error->message, "stagehand_boot_assessment_assess"));
+    g_clear_error (&error);
+    g_assert_null (stagehand_boot_assessment_mark_good (ba, sysroot, NULL, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+    g_clear_error (&error);
+    g_assert_null (stagehand_boot_assessment_mark_bad (ba, sysroot, NULL, NULL, NULL, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+    g_clear_error (&error);
+    g_assert_null (stagehand_boot_assessment_deadline (ba, sysroot, NULL, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+    g_clear_error (&error);
+    g_assert_null (stagehand_boot_assessment_arm_finalized (ba, sysroot, v1, NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_NOT_LOCKED);
+    g_clear_error (&error);
+    assert_grubenv (NULL, NULL);
+  }
+
   v2 = stage_finalize_arm (ba, sysroot, "STAGEHAND_TEST_COMMIT_2_0", NULL);
   g_assert_cmpstr (v2, ==, expected_v2);
 

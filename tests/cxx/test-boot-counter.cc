@@ -149,6 +149,13 @@ void test_boot1_lock_and_arm() {
   assert_cmpstr(std::string(ba.config_path()), ==, CONFIG);
   g_assert_cmpuint(ba.tries(), ==, 2);
   g_assert_true(ba.query_counter(*sysroot).state == stagehand::CounterState::NotArmed);
+  // Without the caller's lock: NotLocked, nothing written.
+  try {
+    ba.arm_finalized(*sysroot, v2);
+    g_error("arm_finalized ran without the sysroot lock");
+  } catch (const stagehand::Error &e) {
+    g_assert_true(e.code() == stagehand::ErrorCode::NotLocked);
+  }
 
   {
     stagehand::SysrootLock lock(*sysroot);

@@ -1950,12 +1950,14 @@ fn boot_time_remaining_ms(ba: &BootAssessmentState) -> Result<u64> {
     })
 }
 
-/// The held lock of the caller's sysroot, reloaded.
+/// The caller's lock, verified held (`ErrorCode::NotLocked` otherwise,
+/// naming the function), and the sysroot reloaded.
 fn held(
+    name: &str,
     sysroot: &ostree::Sysroot,
     cancellable: Option<&gio::Cancellable>,
 ) -> stagehand::Result<SysrootLock> {
-    let lock = SysrootLock::assume_held(sysroot);
+    let lock = SysrootLock::verify_held(sysroot, name)?;
     lock.reload(cancellable)?;
     Ok(lock)
 }
@@ -1971,7 +1973,7 @@ unsafe fn boot_query_counter(
         use stagehand::bootloader::{CounterState, Target};
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        held(&sysroot, cancellable.as_ref())?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let spec = opt(deployment);
         let found = match spec {
             Some(s) => {
@@ -2017,7 +2019,7 @@ unsafe fn boot_assess(
         use stagehand::bootloader::CounterEvidence;
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = held(&sysroot, cancellable.as_ref())?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
         let a = ba.0.assess(&lock, None, &options.0, cancellable.as_ref())?;
         let (counter_evidence, tries_left, fallback_tries) = match a.counter_evidence {
             Some(CounterEvidence::OnTrial { left }) => (ffi::CounterEvidence::OnTrial, left, 0),
@@ -2050,7 +2052,7 @@ unsafe fn boot_mark_good(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = held(&sysroot, cancellable.as_ref())?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
         let m = ba.0.mark_good(&lock, &options.0, cancellable.as_ref())?;
         Ok(ffi::BootMarkedGood {
             outcome: mark_good_outcome(m.outcome),
@@ -2080,7 +2082,7 @@ unsafe fn boot_mark_bad(
     guard(NAME, || {
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = held(&sysroot, cancellable.as_ref())?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
         let target = opt(deployment)
             .map(|s| stagehand::DeploymentId::resolve(s, &sysroot))
             .transpose()?;
@@ -2106,7 +2108,7 @@ unsafe fn boot_deadline(
         use stagehand::assessment::Deadline;
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = held(&sysroot, cancellable.as_ref())?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
         Ok(
             match ba.0.deadline(&lock, &options.0, cancellable.as_ref())? {
                 Deadline::NotOnTrial { booted } => ffi::BootDeadline {
@@ -2149,7 +2151,7 @@ unsafe fn boot_arm_finalized(
         use stagehand::assessment::Armed;
         let sysroot = sysroot_arg(NAME, sysroot)?;
         let cancellable = cancellable_arg(NAME, cancellable)?;
-        let lock = held(&sysroot, cancellable.as_ref())?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
         let id = stagehand::DeploymentId::resolve(deployment, &sysroot)?;
         Ok(match ba.0.arm_finalized(&lock, &id)? {
             Armed::Armed {

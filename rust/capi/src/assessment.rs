@@ -169,13 +169,15 @@ unsafe fn options_or_config(
     }
 }
 
-/// The held lock of the caller's sysroot, reloaded, as every
-/// state-changing function of this library takes it.
+/// The caller's lock, verified held (%STAGEHAND_ERROR_NOT_LOCKED otherwise,
+/// naming the function), and the sysroot reloaded, as every state-changing
+/// function of this library takes it.
 fn held(
+    call: &Call,
     sysroot: &ostree::Sysroot,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<SysrootLock, Fail> {
-    let lock = SysrootLock::assume_held(sysroot);
+    let lock = call.locked(sysroot)?;
     lock.reload(cancellable)?;
     Ok(lock)
 }
@@ -431,8 +433,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_query_counter(
             call.non_null(out_state, c"out_state != NULL")?;
             let cancellable = call.cancellable(cancellable)?;
             // Loaded (libostree aborts on an unloaded sysroot) and current,
-            // as stagehand_status() reads it; no lock is taken.
-            held(&sysroot, cancellable.as_ref())?;
+            // as stagehand_status() reads it; no lock is needed.
+            stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
             let deployment = target_deployment(&sysroot, spec)?;
             let state = ba.inner.counter().state(&Target::of(&deployment))?;
             let (c, left, done) = match state {
@@ -496,7 +498,8 @@ fn target_deployment(
 /// that cannot be read does not stop assessment: the boot is counted without
 /// evidence and stagehand_boot_assess_result_get_counter_error() says why.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_assess_result_free()
 #[no_mangle]
@@ -516,7 +519,7 @@ pub unsafe extern "C" fn stagehand_boot_assessment_assess(
             let sysroot = call.sysroot(sysroot)?;
             let cancellable = call.cancellable(cancellable)?;
             let opts = options_or_config(&ba.inner, options);
-            let lock = held(&sysroot, cancellable.as_ref())?;
+            let lock = held(call, &sysroot, cancellable.as_ref())?;
             let a: Assessed = ba.inner.assess(&lock, None, &opts, cancellable.as_ref())?;
             let (evidence, tries_left, fallback_tries) = match a.counter_evidence {
                 Some(CounterEvidence::OnTrial { left }) => {
@@ -561,7 +564,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_assess(
 /// retention housekeeping after the verdict failed, the counter is still
 /// blessed before the error is returned.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_good_result_free()
 #[no_mangle]
@@ -581,7 +585,7 @@ pub unsafe extern "C" fn stagehand_boot_assessment_mark_good(
             let sysroot = call.sysroot(sysroot)?;
             let cancellable = call.cancellable(cancellable)?;
             let opts = options_or_config(&ba.inner, options);
-            let lock = held(&sysroot, cancellable.as_ref())?;
+            let lock = held(call, &sysroot, cancellable.as_ref())?;
             let m = ba.inner.mark_good(&lock, &opts, cancellable.as_ref())?;
             Ok(Box::into_raw(Box::new(StagehandBootMarkGoodResult {
                 outcome: StagehandMarkGoodResult::of(&m.outcome),
@@ -609,7 +613,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_mark_good(
 /// %STAGEHAND_ERROR_NO_KNOWN_GOOD, with nothing changed) and those of
 /// writing the counter.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_bad_result_free()
 #[no_mangle]
@@ -639,7 +644,7 @@ pub unsafe extern "C" fn stagehand_boot_assessment_mark_bad(
             )?;
             let cancellable = call.cancellable(cancellable)?;
             let opts = options_or_config(&ba.inner, options);
-            let lock = held(&sysroot, cancellable.as_ref())?;
+            let lock = held(call, &sysroot, cancellable.as_ref())?;
             let target = spec
                 .map(|s| DeploymentId::resolve(s, &sysroot))
                 .transpose()?;
@@ -672,7 +677,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_mark_bad(
 /// nothing changes; on a sysroot that is not booted
 /// %STAGEHAND_ERROR_NOT_BOOTED.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_boot_deadline_result_free()
 #[no_mangle]
@@ -692,7 +698,7 @@ pub unsafe extern "C" fn stagehand_boot_assessment_deadline(
             let sysroot = call.sysroot(sysroot)?;
             let cancellable = call.cancellable(cancellable)?;
             let opts = options_or_config(&ba.inner, options);
-            let lock = held(&sysroot, cancellable.as_ref())?;
+            let lock = held(call, &sysroot, cancellable.as_ref())?;
             let r = match ba.inner.deadline(&lock, &opts, cancellable.as_ref())? {
                 Deadline::NotOnTrial { booted } => StagehandBootDeadlineResult {
                     booted: cstring(&booted.to_string()),
@@ -726,7 +732,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_deadline(
 /// not leave a counter. An unknown @deployment_id is
 /// %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
 ///
-/// The caller must hold the sysroot lock.
+/// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_arm_result_free()
 #[no_mangle]
@@ -750,7 +757,7 @@ pub unsafe extern "C" fn stagehand_boot_assessment_arm_finalized(
                 c"g_utf8_validate (deployment_id, -1, NULL)",
             )?;
             let cancellable = call.cancellable(cancellable)?;
-            let lock = held(&sysroot, cancellable.as_ref())?;
+            let lock = held(call, &sysroot, cancellable.as_ref())?;
             let id = DeploymentId::resolve(spec, &sysroot)?;
             let r = match ba.inner.arm_finalized(&lock, &id)? {
                 Armed::Armed {
