@@ -325,6 +325,26 @@ test_boot1_arm (void)
     assert_grubenv (NULL, NULL);
   }
 
+  /* Deployments that do not exist, or are not named as one. */
+  {
+    StagehandCounterState state = STAGEHAND_COUNTER_STATE_NO_COUNTER;
+
+    g_assert_false (stagehand_boot_assessment_query_counter (ba, sysroot, "0123abcd", &state, NULL, NULL,
+                                                             NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT);
+    g_clear_error (&error);
+    g_assert_false (stagehand_boot_assessment_query_counter (ba, sysroot, "not-a-checksum", &state, NULL, NULL,
+                                                             NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+    lock (sysroot);
+    g_assert_null (stagehand_boot_assessment_arm_finalized (ba, sysroot, "0123abcd", NULL, &error));
+    g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT);
+    g_clear_error (&error);
+    ostree_sysroot_unlock (sysroot);
+    assert_grubenv (NULL, NULL);
+  }
+
   v2 = stage_finalize_arm (ba, sysroot, "STAGEHAND_TEST_COMMIT_2_0", NULL);
   g_assert_cmpstr (v2, ==, expected_v2);
 
