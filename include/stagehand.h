@@ -144,6 +144,42 @@ typedef enum {
 } StagehandAssessOutcome;
 
 /**
+ * StagehandCounterState:
+ * @STAGEHAND_COUNTER_STATE_NOT_ARMED: no counter runs for the deployment: the bootloader boots the default entry as always (never armed, blessed or disarmed)
+ * @STAGEHAND_COUNTER_STATE_COUNTING: counting down: the bootloader boots the deployment while tries are left
+ * @STAGEHAND_COUNTER_STATE_EXHAUSTED: the tries are used up: the bootloader boots the fallback entry by itself
+ * @STAGEHAND_COUNTER_STATE_NO_COUNTER: the backend keeps no counter (`backend = none`)
+ *
+ * The boot counter of one deployment, as the bootloader left it
+ * (stagehand_boot_assessment_query_counter()).
+ */
+typedef enum {
+  STAGEHAND_COUNTER_STATE_NOT_ARMED = 0,
+  STAGEHAND_COUNTER_STATE_COUNTING = 1,
+  STAGEHAND_COUNTER_STATE_EXHAUSTED = 2,
+  STAGEHAND_COUNTER_STATE_NO_COUNTER = 3,
+} StagehandCounterState;
+
+/**
+ * StagehandCounterEvidence:
+ * @STAGEHAND_COUNTER_EVIDENCE_NONE: no counter is armed (or there is none, or it could not be read): the bootloader says nothing
+ * @STAGEHAND_COUNTER_EVIDENCE_ON_TRIAL: the deployment on trial is booted and its counter runs
+ * @STAGEHAND_COUNTER_EVIDENCE_BOOTLOADER_FALLBACK: the tries of the deployment on trial ran out and the bootloader booted another entry by itself: it failed to boot
+ * @STAGEHAND_COUNTER_EVIDENCE_MANUAL_CHOICE: a person chose the entry; never a reason to mark anything bad
+ *
+ * What the boot counter said about this boot
+ * (stagehand_boot_assess_result_get_counter_evidence()). It maps one to
+ * one onto #StagehandBootEvidence: a fallback is a fallback, a manual
+ * choice a manual choice, the rest is %STAGEHAND_BOOT_EVIDENCE_UNKNOWN.
+ */
+typedef enum {
+  STAGEHAND_COUNTER_EVIDENCE_NONE = 0,
+  STAGEHAND_COUNTER_EVIDENCE_ON_TRIAL = 1,
+  STAGEHAND_COUNTER_EVIDENCE_BOOTLOADER_FALLBACK = 2,
+  STAGEHAND_COUNTER_EVIDENCE_MANUAL_CHOICE = 3,
+} StagehandCounterEvidence;
+
+/**
  * StagehandHookOrigin:
  * @STAGEHAND_HOOK_ORIGIN_VENDOR: shipped in the new deployment, `/usr/lib/stagehand/pre-upgrade.d/`
  * @STAGEHAND_HOOK_ORIGIN_ADMIN: installed by the local administrator, `/etc/stagehand/pre-upgrade.d/` of the booted system
@@ -243,6 +279,60 @@ typedef enum {
   STAGEHAND_BOOT_EVIDENCE_FALLBACK = 1,
   STAGEHAND_BOOT_EVIDENCE_MANUAL_CHOICE = 2,
 } StagehandBootEvidence;
+
+/**
+ * StagehandArmResult:
+ *
+ * What stagehand_boot_assessment_arm_finalized() did; freed with
+ * stagehand_arm_result_free() (or `g_autoptr(StagehandArmResult)`).
+ */
+typedef struct StagehandArmResult StagehandArmResult;
+
+/**
+ * StagehandBootAssessResult:
+ *
+ * What stagehand_boot_assessment_assess() did; freed with
+ * stagehand_boot_assess_result_free() (or `g_autoptr(StagehandBootAssessResult)`).
+ */
+typedef struct StagehandBootAssessResult StagehandBootAssessResult;
+
+/**
+ * StagehandBootAssessment:
+ *
+ * The configuration file and the boot counter it selects for one sysroot
+ * (stagehand_boot_assessment_new()); freed with
+ * stagehand_boot_assessment_free() (or `g_autoptr(StagehandBootAssessment)`).
+ * It keeps no reference to the sysroot: every function takes the caller's
+ * sysroot again, which must be the one it was made for.
+ */
+typedef struct StagehandBootAssessment StagehandBootAssessment;
+
+/**
+ * StagehandBootDeadlineResult:
+ *
+ * What stagehand_boot_assessment_deadline() concluded; freed with
+ * stagehand_boot_deadline_result_free() (or
+ * `g_autoptr(StagehandBootDeadlineResult)`).
+ */
+typedef struct StagehandBootDeadlineResult StagehandBootDeadlineResult;
+
+/**
+ * StagehandBootMarkBadResult:
+ *
+ * What stagehand_boot_assessment_mark_bad() (or a missed deadline) did;
+ * freed with stagehand_boot_mark_bad_result_free() (or
+ * `g_autoptr(StagehandBootMarkBadResult)`).
+ */
+typedef struct StagehandBootMarkBadResult StagehandBootMarkBadResult;
+
+/**
+ * StagehandBootMarkGoodResult:
+ *
+ * What stagehand_boot_assessment_mark_good() did; freed with
+ * stagehand_boot_mark_good_result_free() (or
+ * `g_autoptr(StagehandBootMarkGoodResult)`).
+ */
+typedef struct StagehandBootMarkGoodResult StagehandBootMarkGoodResult;
 
 /**
  * StagehandCleanupOptions:
@@ -2184,6 +2274,473 @@ gboolean stagehand_verdict_get_reboot_needed(const StagehandVerdict *verdict);
 const char *stagehand_verdict_get_message(const StagehandVerdict *verdict);
 
 /**
+ * stagehand_boot_assessment_new:
+ * @sysroot: a loaded #OstreeSysroot
+ * @config_path: (nullable) (type filename): the configuration file, or %NULL for `/etc/stagehand/stagehand.conf`
+ * @error: return location for a #GError, or %NULL
+ *
+ * Read the configuration (a missing file gives the defaults, as for the
+ * `stagehand` command) and select the boot counter it asks for on @sysroot:
+ * `[bootloader] backend = grubenv`, `bls`, `none`, or `auto`, which detects
+ * it (docs/boot-assessment.md). Paths in the file are those of the booted
+ * system and are looked up inside @sysroot; @config_path itself is opened
+ * as given. A configuration error is %STAGEHAND_ERROR_CONFIG with the line.
+ *
+ * Nothing is written and the sysroot lock is not needed.
+ *
+ * Returns: (transfer full) (nullable): the assessment, or %NULL with @error set; free with stagehand_boot_assessment_free()
+ */
+StagehandBootAssessment *stagehand_boot_assessment_new(OstreeSysroot *sysroot,
+                                                       const char *config_path,
+                                                       GError **error);
+
+/**
+ * stagehand_boot_assessment_free:
+ * @assessment: (nullable) (transfer full): from stagehand_boot_assessment_new()
+ *
+ * Free @assessment. %NULL is ignored.
+ */
+void stagehand_boot_assessment_free(StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_backend:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * Returns: (transfer none): the selected counter: `"grubenv"`, `"bls"` or `"none"`, a static string
+ */
+const char *stagehand_boot_assessment_get_backend(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_reason:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * Returns: (transfer none): why this counter was selected (configured, or what detection found), owned by @assessment
+ */
+const char *stagehand_boot_assessment_get_reason(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_config_path:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * Returns: (transfer none) (nullable) (type filename): the configuration file the settings came from, %NULL when there was none (all defaults), owned by @assessment
+ */
+const char *stagehand_boot_assessment_get_config_path(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_tries:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * Returns: the boots a finalized deployment gets (`[bootloader] tries`)
+ */
+guint stagehand_boot_assessment_get_tries(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_auto_reboot:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * Returns: whether a boot marked bad should be followed by a reboot into the rollback (`[health] auto-reboot`); the results' `reboot` getters apply it
+ */
+gboolean stagehand_boot_assessment_get_auto_reboot(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_health_deadline:
+ * @assessment: a #StagehandBootAssessment
+ *
+ * The health deadline (`[health] deadline`): the time after boot
+ * (`CLOCK_BOOTTIME`) by which the booted deployment must be marked good.
+ * Nothing waits for it: the caller calls stagehand_boot_assessment_deadline()
+ * when it has passed (stagehand_boot_assessment_get_time_remaining()), or
+ * at once when a check failed for good.
+ *
+ * Returns: the deadline in seconds since boot
+ */
+guint64 stagehand_boot_assessment_get_health_deadline(const StagehandBootAssessment *assessment);
+
+/**
+ * stagehand_boot_assessment_get_time_remaining:
+ * @assessment: a #StagehandBootAssessment
+ * @out_ms: (out): return location for the milliseconds left until the health deadline, 0 once it has passed
+ * @error: return location for a #GError, or %NULL
+ *
+ * How long until the health deadline, measured from the time since boot
+ * (the first field of `/proc/uptime`, which counts suspend). Fails with
+ * %STAGEHAND_ERROR_IO or %STAGEHAND_ERROR_CORRUPT when that cannot be read.
+ *
+ * Returns: %TRUE with *@out_ms set, %FALSE with @error set
+ */
+gboolean stagehand_boot_assessment_get_time_remaining(const StagehandBootAssessment *assessment,
+                                                      guint64 *out_ms,
+                                                      GError **error);
+
+/**
+ * stagehand_boot_assessment_query_counter:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the loaded #OstreeSysroot @assessment was made for
+ * @deployment_id: (nullable): the deployment, `[stateroot:]checksum[.serial]` (a unique prefix of the checksum will do), or %NULL for the default one
+ * @out_state: (out): return location for the counter's state
+ * @out_left: (out) (optional): return location for the boots left after the current one (%STAGEHAND_COUNTER_STATE_COUNTING), else 0
+ * @out_done: (out) (optional): return location for the boots done where the backend records them (BLS), else -1
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Read the boot counter of a deployment as the bootloader left it. A GRUB
+ * environment block holds one counter, for the default entry: every
+ * deployment reads the same one. An unknown @deployment_id is
+ * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT; a block or entry that cannot be
+ * parsed %STAGEHAND_ERROR_CORRUPT. Read-only: the sysroot lock is not
+ * needed. @sysroot is reloaded first if another process changed it.
+ *
+ * Returns: %TRUE with the out arguments set, %FALSE with @error set
+ */
+gboolean stagehand_boot_assessment_query_counter(const StagehandBootAssessment *assessment,
+                                                 OstreeSysroot *sysroot,
+                                                 const char *deployment_id,
+                                                 StagehandCounterState *out_state,
+                                                 guint *out_left,
+                                                 gint *out_done,
+                                                 GCancellable *cancellable,
+                                                 GError **error);
+
+/**
+ * stagehand_boot_assessment_assess:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the booted #OstreeSysroot @assessment was made for, loaded and locked by the caller
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the configuration's
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * Boot assessment early in every boot, as `stagehand-assess.service` runs
+ * it: stagehand_assess() with the boot counter's evidence (a fallback from
+ * the deployment on trial marks it failed and denylisted, a person's
+ * choice never does), then the counter is settled: a counter that runs for
+ * a deployment no longer on trial is disarmed, so that after a fallback the
+ * rolled-back default boots instead of the failed entry again. A counter
+ * that cannot be read does not stop assessment: the boot is counted without
+ * evidence and stagehand_boot_assess_result_get_counter_error() says why.
+ *
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_assess_result_free()
+ */
+StagehandBootAssessResult *stagehand_boot_assessment_assess(const StagehandBootAssessment *assessment,
+                                                            OstreeSysroot *sysroot,
+                                                            const StagehandHealthOptions *options,
+                                                            GCancellable *cancellable,
+                                                            GError **error);
+
+/**
+ * stagehand_boot_assessment_mark_good:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the booted #OstreeSysroot @assessment was made for, loaded and locked by the caller
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the configuration's
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * After `boot-complete.target`, as `stagehand-mark-good.service` runs it:
+ * stagehand_mark_good(), then the boot counter is blessed (for the GRUB
+ * environment block's one counter only when the booted deployment is the
+ * default: a good boot of an entry picked by hand says nothing about the
+ * default on trial), and counters of deployments no longer on trial are
+ * disarmed. The errors are stagehand_mark_good()'s, and those of writing the
+ * counter (%STAGEHAND_ERROR_IO, %STAGEHAND_ERROR_READ_ONLY); when only the
+ * retention housekeeping after the verdict failed, the counter is still
+ * blessed before the error is returned.
+ *
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_good_result_free()
+ */
+StagehandBootMarkGoodResult *stagehand_boot_assessment_mark_good(const StagehandBootAssessment *assessment,
+                                                                 OstreeSysroot *sysroot,
+                                                                 const StagehandHealthOptions *options,
+                                                                 GCancellable *cancellable,
+                                                                 GError **error);
+
+/**
+ * stagehand_boot_assessment_mark_bad:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the #OstreeSysroot @assessment was made for, loaded and locked by the caller
+ * @deployment_id: (nullable): the deployment, `[stateroot:]checksum[.serial]` (a unique prefix of the checksum will do), or %NULL for the booted one
+ * @reason: (nullable): why, for the record and the denylist; %NULL for none
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the configuration's
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * A check failed: stagehand_mark_bad(), then the boot counter is settled:
+ * the failed deployment's counter is disarmed, and the GRUB environment
+ * block's one counter once the default is a known-good deployment again, so
+ * the bootloader boots the rollback instead of counting down into the
+ * failed entry. The errors are stagehand_mark_bad()'s (notably
+ * %STAGEHAND_ERROR_NO_KNOWN_GOOD, with nothing changed) and those of
+ * writing the counter.
+ *
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_boot_mark_bad_result_free()
+ */
+StagehandBootMarkBadResult *stagehand_boot_assessment_mark_bad(const StagehandBootAssessment *assessment,
+                                                               OstreeSysroot *sysroot,
+                                                               const char *deployment_id,
+                                                               const char *reason,
+                                                               const StagehandHealthOptions *options,
+                                                               GCancellable *cancellable,
+                                                               GError **error);
+
+/**
+ * stagehand_boot_assessment_deadline:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the booted #OstreeSysroot @assessment was made for, loaded and locked by the caller
+ * @options: (nullable): a #StagehandHealthOptions, or %NULL for the configuration's
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * The health deadline has passed (the caller decides when; see
+ * stagehand_boot_assessment_get_time_remaining()): if the booted deployment
+ * is still on trial, mark it bad with the reason "boot-complete.target was
+ * not reached within ..." as stagehand_boot_assessment_mark_bad() does;
+ * otherwise do nothing. Nothing reboots: with `auto-reboot`,
+ * stagehand_boot_mark_bad_result_get_reboot() tells the caller to. With no
+ * known-good deployment left this is %STAGEHAND_ERROR_NO_KNOWN_GOOD and
+ * nothing changes; on a sysroot that is not booted
+ * %STAGEHAND_ERROR_NOT_BOOTED.
+ *
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ *
+ * Returns: (transfer full) (nullable): what was concluded, or %NULL with @error set; free with stagehand_boot_deadline_result_free()
+ */
+StagehandBootDeadlineResult *stagehand_boot_assessment_deadline(const StagehandBootAssessment *assessment,
+                                                                OstreeSysroot *sysroot,
+                                                                const StagehandHealthOptions *options,
+                                                                GCancellable *cancellable,
+                                                                GError **error);
+
+/**
+ * stagehand_boot_assessment_arm_finalized:
+ * @assessment: a #StagehandBootAssessment
+ * @sysroot: the #OstreeSysroot @assessment was made for, loaded and locked by the caller
+ * @deployment_id: the deployment finalization made the default, `[stateroot:]checksum[.serial]`: stagehand_finalize_result_get_deployment() of a %STAGEHAND_FINALIZE_OUTCOME_STAMPED result
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * At shutdown, after `ostree admin finalize-staged` and
+ * stagehand_record_finalized() (what the drop-in for
+ * `ostree-finalize-staged.service` runs): give the finalized deployment the
+ * configured tries, if it is the default deployment now and on trial.
+ * Anything else is an outcome, not an error: nothing is armed and
+ * stagehand_arm_result_get_reason() says why (not the default, not on
+ * trial, no counter, a libostree that cannot count BLS entries). Never call
+ * it right after staging: a staged deployment that is never finalized must
+ * not leave a counter. An unknown @deployment_id is
+ * %STAGEHAND_ERROR_UNKNOWN_DEPLOYMENT.
+ *
+ * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
+ *
+ * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_arm_result_free()
+ */
+StagehandArmResult *stagehand_boot_assessment_arm_finalized(const StagehandBootAssessment *assessment,
+                                                            OstreeSysroot *sysroot,
+                                                            const char *deployment_id,
+                                                            GCancellable *cancellable,
+                                                            GError **error);
+
+/**
+ * stagehand_boot_assess_result_free:
+ * @result: (nullable) (transfer full): from stagehand_boot_assessment_assess()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_boot_assess_result_free(StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_mark_good_result_free:
+ * @result: (nullable) (transfer full): from stagehand_boot_assessment_mark_good()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_boot_mark_good_result_free(StagehandBootMarkGoodResult *result);
+
+/**
+ * stagehand_boot_mark_bad_result_free:
+ * @result: (nullable) (transfer full): from stagehand_boot_assessment_mark_bad()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_boot_mark_bad_result_free(StagehandBootMarkBadResult *result);
+
+/**
+ * stagehand_boot_deadline_result_free:
+ * @result: (nullable) (transfer full): from stagehand_boot_assessment_deadline()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_boot_deadline_result_free(StagehandBootDeadlineResult *result);
+
+/**
+ * stagehand_arm_result_free:
+ * @result: (nullable) (transfer full): from stagehand_boot_assessment_arm_finalized()
+ *
+ * Free @result. %NULL is ignored.
+ */
+void stagehand_arm_result_free(StagehandArmResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_verdict:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: (transfer none): the health verdict, as stagehand_assess() returns it, owned by @result
+ */
+const StagehandVerdict *stagehand_boot_assess_result_get_verdict(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_counter_evidence:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: what the boot counter said about this boot (%STAGEHAND_COUNTER_EVIDENCE_NONE also when it could not be read)
+ */
+StagehandCounterEvidence stagehand_boot_assess_result_get_counter_evidence(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_tries_left:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: with %STAGEHAND_COUNTER_EVIDENCE_ON_TRIAL, the boots the bootloader still gives the booted deployment after this one (0: this is its last try); otherwise 0
+ */
+guint stagehand_boot_assess_result_get_tries_left(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_fallback_tries:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: with %STAGEHAND_COUNTER_EVIDENCE_BOOTLOADER_FALLBACK, the boots the failed deployment had where the backend records them (BLS), else 0
+ */
+guint stagehand_boot_assess_result_get_fallback_tries(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_counter_error:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: (transfer none) (nullable): why the counter could not be read (assessment went on without its evidence), %NULL when it was read, owned by @result
+ */
+const char *stagehand_boot_assess_result_get_counter_error(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_assess_result_get_disarmed:
+ * @result: a #StagehandBootAssessResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments whose counter was stopped because they are no longer on trial, owned by @result
+ */
+const char *const *stagehand_boot_assess_result_get_disarmed(const StagehandBootAssessResult *result);
+
+/**
+ * stagehand_boot_mark_good_result_get_outcome:
+ * @result: a #StagehandBootMarkGoodResult
+ *
+ * Returns: (transfer none): the health transition, as stagehand_mark_good() returns it, owned by @result
+ */
+const StagehandMarkGoodResult *stagehand_boot_mark_good_result_get_outcome(const StagehandBootMarkGoodResult *result);
+
+/**
+ * stagehand_boot_mark_good_result_get_blessed:
+ * @result: a #StagehandBootMarkGoodResult
+ *
+ * Returns: whether the counter was blessed (%FALSE: nothing was armed for the booted deployment, or the GRUB environment block counts another one)
+ */
+gboolean stagehand_boot_mark_good_result_get_blessed(const StagehandBootMarkGoodResult *result);
+
+/**
+ * stagehand_boot_mark_good_result_get_disarmed:
+ * @result: a #StagehandBootMarkGoodResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments whose counter was stopped because they are no longer on trial, owned by @result
+ */
+const char *const *stagehand_boot_mark_good_result_get_disarmed(const StagehandBootMarkGoodResult *result);
+
+/**
+ * stagehand_boot_mark_bad_result_get_outcome:
+ * @result: a #StagehandBootMarkBadResult
+ *
+ * Returns: (transfer none): the health transition, as stagehand_mark_bad() returns it, owned by @result
+ */
+const StagehandMarkBadResult *stagehand_boot_mark_bad_result_get_outcome(const StagehandBootMarkBadResult *result);
+
+/**
+ * stagehand_boot_mark_bad_result_get_disarmed:
+ * @result: a #StagehandBootMarkBadResult
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments whose counter was stopped: the failed one's, or the GRUB environment block's once the default is known good, owned by @result
+ */
+const char *const *stagehand_boot_mark_bad_result_get_disarmed(const StagehandBootMarkBadResult *result);
+
+/**
+ * stagehand_boot_mark_bad_result_get_reboot:
+ * @result: a #StagehandBootMarkBadResult
+ *
+ * Returns: whether the caller should reboot into the rollback now: the running system is the failed one and the configuration says `auto-reboot = true`
+ */
+gboolean stagehand_boot_mark_bad_result_get_reboot(const StagehandBootMarkBadResult *result);
+
+/**
+ * stagehand_boot_deadline_result_get_missed:
+ * @result: a #StagehandBootDeadlineResult
+ *
+ * Returns: whether the booted deployment was still on trial and was marked bad (%FALSE: it is not on trial, nothing was done)
+ */
+gboolean stagehand_boot_deadline_result_get_missed(const StagehandBootDeadlineResult *result);
+
+/**
+ * stagehand_boot_deadline_result_get_booted:
+ * @result: a #StagehandBootDeadlineResult
+ *
+ * Returns: (transfer none): the identity of the booted deployment, owned by @result
+ */
+const char *stagehand_boot_deadline_result_get_booted(const StagehandBootDeadlineResult *result);
+
+/**
+ * stagehand_boot_deadline_result_get_mark_bad:
+ * @result: a #StagehandBootDeadlineResult
+ *
+ * Returns: (transfer none) (nullable): what marking the booted deployment bad did, %NULL when the deadline was not missed, owned by @result
+ */
+const StagehandBootMarkBadResult *stagehand_boot_deadline_result_get_mark_bad(const StagehandBootDeadlineResult *result);
+
+/**
+ * stagehand_arm_result_get_armed:
+ * @result: a #StagehandArmResult
+ *
+ * Returns: whether the counter now counts the deployment's boots (%FALSE: skipped, see stagehand_arm_result_get_reason())
+ */
+gboolean stagehand_arm_result_get_armed(const StagehandArmResult *result);
+
+/**
+ * stagehand_arm_result_get_deployment:
+ * @result: a #StagehandArmResult
+ *
+ * Returns: (transfer none): the identity of the finalized deployment, owned by @result
+ */
+const char *stagehand_arm_result_get_deployment(const StagehandArmResult *result);
+
+/**
+ * stagehand_arm_result_get_tries:
+ * @result: a #StagehandArmResult
+ *
+ * Returns: the tries given, 0 when nothing was armed
+ */
+guint stagehand_arm_result_get_tries(const StagehandArmResult *result);
+
+/**
+ * stagehand_arm_result_get_reason:
+ * @result: a #StagehandArmResult
+ *
+ * Returns: (transfer none) (nullable): why nothing was armed, %NULL when the counter was armed, owned by @result
+ */
+const char *stagehand_arm_result_get_reason(const StagehandArmResult *result);
+
+/**
  * stagehand_hooks_check:
  * @sysroot: a #OstreeSysroot, loaded and locked by the caller
  * @options: what would be staged (revision, stateroot, hook timeout)
@@ -2400,6 +2957,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandMarkBadResult, stagehand_mark_bad_result
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandVerdict, stagehand_verdict_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandDenylist, stagehand_denylist_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandDenylistEntry, stagehand_denylist_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandBootAssessment, stagehand_boot_assessment_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandBootAssessResult, stagehand_boot_assess_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandBootMarkGoodResult, stagehand_boot_mark_good_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandBootMarkBadResult, stagehand_boot_mark_bad_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandBootDeadlineResult, stagehand_boot_deadline_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandArmResult, stagehand_arm_result_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StagehandHookReport, stagehand_hook_report_free)
 
 G_END_DECLS

@@ -25,20 +25,6 @@
 
 namespace {
 
-// Holds the sysroot lock for a scope, also when a stagehand::Error is thrown.
-class SysrootLock {
-public:
-  SysrootLock(OstreeSysroot &sysroot, std::uint32_t timeout_ms) : sysroot_(sysroot) {
-    stagehand::sysroot_lock(sysroot, timeout_ms);
-  }
-  ~SysrootLock() { ostree_sysroot_unlock(&sysroot_); }
-  SysrootLock(const SysrootLock &) = delete;
-  SysrootLock &operator=(const SysrootLock &) = delete;
-
-private:
-  OstreeSysroot &sysroot_;
-};
-
 std::string str(const stagehand::DeploymentId &id) { return std::string(id.to_string()); }
 
 const char *outcome_nick(stagehand::AssessOutcome outcome) {
@@ -90,7 +76,7 @@ void confirm(OstreeSysroot &sysroot, const char *check) {
 
 void boot_check(OstreeSysroot &sysroot, stagehand::BootEvidence evidence, std::uint32_t tries,
                 const char *check) {
-  SysrootLock lock(sysroot, 30 * 1000);
+  stagehand::SysrootLock lock(sysroot, 30 * 1000);
   // Counts the boot once however often it runs, and fails what the
   // bootloader fell back from.
   const stagehand::Verdict verdict =

@@ -22,20 +22,6 @@
 
 namespace {
 
-// Holds the sysroot lock for a scope, also when a stagehand::Error is thrown.
-class SysrootLock {
-public:
-  SysrootLock(OstreeSysroot &sysroot, std::uint32_t timeout_ms) : sysroot_(sysroot) {
-    stagehand::sysroot_lock(sysroot, timeout_ms);
-  }
-  ~SysrootLock() { ostree_sysroot_unlock(&sysroot_); }
-  SysrootLock(const SysrootLock &) = delete;
-  SysrootLock &operator=(const SysrootLock &) = delete;
-
-private:
-  OstreeSysroot &sysroot_;
-};
-
 std::string str(const stagehand::DeploymentId &id) { return std::string(id.to_string()); }
 
 void download(OstreeSysroot &sysroot, const std::string &revision) {
@@ -44,7 +30,7 @@ void download(OstreeSysroot &sysroot, const std::string &revision) {
   // between can finalize it.
   auto options = stagehand::stage_options(revision);
   options->set_lock_finalization(true);
-  SysrootLock lock(sysroot, 30 * 1000);
+  stagehand::SysrootLock lock(sysroot, 30 * 1000);
   const stagehand::StageOutcome out = stagehand::stage(sysroot, *options);
   std::printf("staged: %s, held until the maintenance window\n", str(out.deployment).c_str());
 }
@@ -63,7 +49,7 @@ void apply(OstreeSysroot &sysroot) {
 }
 
 void cancel(OstreeSysroot &sysroot) {
-  SysrootLock lock(sysroot, 30 * 1000);
+  stagehand::SysrootLock lock(sysroot, 30 * 1000);
   // Removes the finalization lock with the deployment.
   const stagehand::UnstageOutcome out = stagehand::unstage(sysroot);
   if (out.unstaged)

@@ -23,27 +23,13 @@ namespace {
 
 enum { EXIT_VETOED = 3, EXIT_HOOK_INVALID = 4, EXIT_DENYLISTED = 5 };
 
-// Holds the sysroot lock for a scope, also when a stagehand::Error is thrown.
-class SysrootLock {
-public:
-  SysrootLock(OstreeSysroot &sysroot, std::uint32_t timeout_ms) : sysroot_(sysroot) {
-    stagehand::sysroot_lock(sysroot, timeout_ms);
-  }
-  ~SysrootLock() { ostree_sysroot_unlock(&sysroot_); }
-  SysrootLock(const SysrootLock &) = delete;
-  SysrootLock &operator=(const SysrootLock &) = delete;
-
-private:
-  OstreeSysroot &sysroot_;
-};
-
 void stage_with_hooks(OstreeSysroot &sysroot, const std::string &revision,
                       std::uint32_t hook_timeout) {
   auto options = stagehand::stage_options(revision);
   // Hooks are on by default; a hook running longer than this is killed with
   // its process tree, which is a veto too.
   options->set_hook_timeout(hook_timeout);
-  SysrootLock lock(sysroot, 30 * 1000);
+  stagehand::SysrootLock lock(sysroot, 30 * 1000);
   const stagehand::StageOutcome out = stagehand::stage(sysroot, *options);
   // Unchanged: this commit was staged (and vetted) before; nothing ran.
   std::printf(out.unchanged ? "already staged: %s\n" : "staged: %s (hooks passed)\n",

@@ -382,6 +382,110 @@ pub mod ffi {
         message: String,
     }
 
+    /// The boot counter of one deployment, as the bootloader left it
+    /// (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum CounterState {
+        /// No counter runs: the bootloader boots the default entry as always.
+        NotArmed = 0,
+        /// Counting down: the bootloader boots the deployment while tries are left.
+        Counting = 1,
+        /// The tries are used up: the bootloader boots the fallback entry.
+        Exhausted = 2,
+        /// The backend keeps no counter (`backend = none`).
+        NoCounter = 3,
+    }
+
+    /// What the boot counter said about this boot (the C library's numbers).
+    #[repr(u8)]
+    #[derive(Debug)]
+    enum CounterEvidence {
+        /// Nothing armed (or no counter, or it could not be read).
+        None = 0,
+        /// The deployment on trial is booted and its counter runs.
+        OnTrial = 1,
+        /// Its tries ran out and the bootloader booted another entry by itself.
+        BootloaderFallback = 2,
+        /// A person chose the entry: never a reason to mark anything bad.
+        ManualChoice = 3,
+    }
+
+    /// A deployment's boot counter (BootAssessment::query_counter()).
+    #[derive(Debug, Clone)]
+    struct CounterStatus {
+        /// The state.
+        state: CounterState,
+        /// Boots left after the current one (Counting), else 0.
+        left: u32,
+        /// Boots done where the backend records them (BLS), else -1.
+        done: i32,
+    }
+
+    /// What BootAssessment::assess() did.
+    #[derive(Debug, Clone)]
+    struct BootAssessed {
+        /// The health verdict, as assess() returns it.
+        verdict: Verdict,
+        /// What the counter said.
+        counter_evidence: CounterEvidence,
+        /// With OnTrial: boots left after this one (0: the last try).
+        tries_left: u32,
+        /// With BootloaderFallback: the boots the entry had (BLS), else 0.
+        fallback_tries: u32,
+        /// Why the counter could not be read (empty when it was read).
+        counter_error: String,
+        /// Counters stopped because their deployment is no longer on trial.
+        disarmed: Vec<DeploymentId>,
+    }
+
+    /// What BootAssessment::mark_good() did.
+    #[derive(Debug, Clone)]
+    struct BootMarkedGood {
+        /// The health transition, as mark_good() returns it.
+        outcome: MarkGoodOutcome,
+        /// Whether the counter was blessed.
+        blessed: bool,
+        /// Counters stopped because their deployment is no longer on trial.
+        disarmed: Vec<DeploymentId>,
+    }
+
+    /// What BootAssessment::mark_bad() (or a missed deadline) did.
+    #[derive(Debug, Clone)]
+    struct BootMarkedBad {
+        /// The health transition, as mark_bad() returns it.
+        outcome: MarkBadOutcome,
+        /// Counters stopped.
+        disarmed: Vec<DeploymentId>,
+        /// The caller should reboot into the rollback now (reboot needed and
+        /// `auto-reboot = true`).
+        reboot: bool,
+    }
+
+    /// What BootAssessment::deadline() concluded.
+    #[derive(Debug, Clone)]
+    struct BootDeadline {
+        /// The booted deployment was still on trial and was marked bad.
+        missed: bool,
+        /// The booted deployment.
+        booted: DeploymentId,
+        /// What marking it bad did (empty ids and lists unless `missed`).
+        marked_bad: BootMarkedBad,
+    }
+
+    /// What BootAssessment::arm_finalized() did.
+    #[derive(Debug, Clone)]
+    struct ArmOutcome {
+        /// The counter now counts the deployment's boots.
+        armed: bool,
+        /// The finalized deployment.
+        deployment: DeploymentId,
+        /// Tries given (0 when not armed).
+        tries: u32,
+        /// Why nothing was armed (empty when armed).
+        reason: String,
+    }
+
     /// Who shipped a hook (the C library's numbers).
     #[repr(u8)]
     #[derive(Debug)]
@@ -765,6 +869,79 @@ pub mod ffi {
             sysroot: Pin<&mut OstreeSysroot>,
             cancellable: *mut GCancellable,
         ) -> Result<String>;
+
+        /// The configuration and the boot counter it selects for a sysroot:
+        /// held by stagehand.hpp's `stagehand::BootAssessment`.
+        type BootAssessmentState;
+        /// The selected counter: "grubenv", "bls" or "none".
+        fn backend(self: &BootAssessmentState) -> &'static str;
+        /// Why this counter was selected.
+        fn reason(self: &BootAssessmentState) -> String;
+        /// The configuration file the settings came from ("": none, defaults).
+        fn config_path(self: &BootAssessmentState) -> String;
+        /// `[bootloader] tries`.
+        fn tries(self: &BootAssessmentState) -> u32;
+        /// `[health] deadline`, seconds since boot.
+        fn health_deadline_secs(self: &BootAssessmentState) -> u64;
+        /// `[health] auto-reboot`.
+        fn auto_reboot(self: &BootAssessmentState) -> bool;
+        /// Health options from the configuration (`keep-two-known-good`).
+        fn health_options(self: &BootAssessmentState) -> Box<HealthOptions>;
+
+        /// Read `config_path` ("": /etc/stagehand/stagehand.conf; a missing
+        /// file: the defaults) and select its counter for `sysroot`.
+        fn boot_assessment_new(
+            sysroot: Pin<&mut OstreeSysroot>,
+            config_path: &str,
+        ) -> Result<Box<BootAssessmentState>>;
+        /// Milliseconds until the health deadline (0 once it has passed).
+        fn boot_time_remaining_ms(ba: &BootAssessmentState) -> Result<u64>;
+        /// The counter of `deployment` ("": the default one). No lock.
+        unsafe fn boot_query_counter(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            deployment: &str,
+            cancellable: *mut GCancellable,
+        ) -> Result<CounterStatus>;
+        /// assess() with the counter's evidence, then the counter settled. Lock held.
+        unsafe fn boot_assess(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<BootAssessed>;
+        /// mark_good(), then the counter blessed. Lock held.
+        unsafe fn boot_mark_good(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<BootMarkedGood>;
+        /// mark_bad(), then the counter disarmed. Lock held.
+        unsafe fn boot_mark_bad(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            deployment: &str,
+            reason: &str,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<BootMarkedBad>;
+        /// The health deadline passed: mark the booted deployment bad if it
+        /// is still on trial. Lock held.
+        unsafe fn boot_deadline(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            options: &HealthOptions,
+            cancellable: *mut GCancellable,
+        ) -> Result<BootDeadline>;
+        /// After finalization: arm the counter for `deployment` if it is the
+        /// default and on trial. Lock held.
+        unsafe fn boot_arm_finalized(
+            ba: &BootAssessmentState,
+            sysroot: Pin<&mut OstreeSysroot>,
+            deployment: &str,
+            cancellable: *mut GCancellable,
+        ) -> Result<ArmOutcome>;
     }
 }
 
@@ -982,14 +1159,7 @@ unsafe fn mark_good(
         let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let out = stagehand::health::mark_good(&lock, &options.0, cancellable.as_ref())?;
-        Ok(ffi::MarkGoodOutcome {
-            deployment: out.deployment.into(),
-            previous: health_state(Some(out.previous)),
-            attempts: out.attempts,
-            undenylisted: out.undenylisted,
-            released_pins: ids(out.released_pins),
-            removed: ids(out.removed),
-        })
+        Ok(mark_good_outcome(out))
     })
 }
 
@@ -1016,17 +1186,7 @@ unsafe fn mark_bad(
             &options.0,
             cancellable.as_ref(),
         )?;
-        Ok(ffi::MarkBadOutcome {
-            deployment: out.deployment.into(),
-            reason: out.reason,
-            denylisted: out.denylisted,
-            already_failed: out.already_failed,
-            unstaged: out.unstaged,
-            rolled_back_to: opt_id(out.rolled_back_to),
-            default_deployment: opt_id(out.default),
-            staged: opt_id(out.staged),
-            reboot_needed: out.reboot_needed,
-        })
+        Ok(mark_bad_outcome(out))
     })
 }
 
@@ -1057,26 +1217,55 @@ unsafe fn assess(
         let lock = SysrootLock::verify_held(&sysroot, NAME)?;
         lock.reload(cancellable.as_ref())?;
         let v = stagehand::health::assess(&lock, &evidence, &options.0, cancellable.as_ref())?;
-        Ok(ffi::Verdict {
-            booted: v.booted.into(),
-            health: health_state(Some(v.health)),
-            attempts: v.attempts,
-            counted: v.counted,
-            outcome: match v.outcome {
-                stagehand::health::Outcome::Good => ffi::AssessOutcome::Good,
-                stagehand::health::Outcome::OnTrial => ffi::AssessOutcome::OnTrial,
-                stagehand::health::Outcome::BootedFailed => ffi::AssessOutcome::BootedFailed,
-                stagehand::health::Outcome::FellBack => ffi::AssessOutcome::FellBack,
-                stagehand::health::Outcome::ManualChoice => ffi::AssessOutcome::ManualChoice,
-                stagehand::health::Outcome::Undetermined => ffi::AssessOutcome::Undetermined,
-            },
-            newer: ids(v.newer),
-            failed: ids(v.failed),
-            default_deployment: opt_id(v.default),
-            reboot_needed: v.reboot_needed,
-            message: v.message,
-        })
+        Ok(verdict(v))
     })
+}
+
+fn mark_good_outcome(out: stagehand::health::MarkGoodOutcome) -> ffi::MarkGoodOutcome {
+    ffi::MarkGoodOutcome {
+        deployment: out.deployment.into(),
+        previous: health_state(Some(out.previous)),
+        attempts: out.attempts,
+        undenylisted: out.undenylisted,
+        released_pins: ids(out.released_pins),
+        removed: ids(out.removed),
+    }
+}
+
+fn mark_bad_outcome(out: stagehand::health::MarkBadOutcome) -> ffi::MarkBadOutcome {
+    ffi::MarkBadOutcome {
+        deployment: out.deployment.into(),
+        reason: out.reason,
+        denylisted: out.denylisted,
+        already_failed: out.already_failed,
+        unstaged: out.unstaged,
+        rolled_back_to: opt_id(out.rolled_back_to),
+        default_deployment: opt_id(out.default),
+        staged: opt_id(out.staged),
+        reboot_needed: out.reboot_needed,
+    }
+}
+
+fn verdict(v: stagehand::health::Verdict) -> ffi::Verdict {
+    ffi::Verdict {
+        booted: v.booted.into(),
+        health: health_state(Some(v.health)),
+        attempts: v.attempts,
+        counted: v.counted,
+        outcome: match v.outcome {
+            stagehand::health::Outcome::Good => ffi::AssessOutcome::Good,
+            stagehand::health::Outcome::OnTrial => ffi::AssessOutcome::OnTrial,
+            stagehand::health::Outcome::BootedFailed => ffi::AssessOutcome::BootedFailed,
+            stagehand::health::Outcome::FellBack => ffi::AssessOutcome::FellBack,
+            stagehand::health::Outcome::ManualChoice => ffi::AssessOutcome::ManualChoice,
+            stagehand::health::Outcome::Undetermined => ffi::AssessOutcome::Undetermined,
+        },
+        newer: ids(v.newer),
+        failed: ids(v.failed),
+        default_deployment: opt_id(v.default),
+        reboot_needed: v.reboot_needed,
+        message: v.message,
+    }
 }
 
 unsafe fn denylist(
@@ -1694,6 +1883,292 @@ fn guard_reset(dir: &str, name: &str) -> Result<bool> {
 fn guard_file_digest(path: &str) -> Result<String> {
     guard("stagehand::guard_file_digest", || {
         redline::file_digest(Path::new(path))
+    })
+}
+
+// ---------------------------------------------------- boot assessment ----
+//
+// `stagehand::assessment::BootAssessment` for C++ daemons that run their own
+// boot check with a boot counter configured: what the units run. Thin, like
+// the C ABI's `stagehand_boot_assessment_*`.
+
+/// The configuration and the boot counter it selects (held by
+/// `stagehand::BootAssessment` in stagehand.hpp).
+pub struct BootAssessmentState(stagehand::assessment::BootAssessment);
+
+impl BootAssessmentState {
+    fn backend(&self) -> &'static str {
+        self.0.counter().backend().as_str()
+    }
+    fn reason(&self) -> String {
+        self.0.reason().to_string()
+    }
+    fn config_path(&self) -> String {
+        self.0
+            .config()
+            .source
+            .as_deref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+    fn tries(&self) -> u32 {
+        self.0.config().tries
+    }
+    fn health_deadline_secs(&self) -> u64 {
+        self.0.config().health_deadline.as_secs()
+    }
+    fn auto_reboot(&self) -> bool {
+        self.0.config().auto_reboot
+    }
+    fn health_options(&self) -> Box<HealthOptions> {
+        Box::new(HealthOptions(self.0.health_options()))
+    }
+}
+
+fn boot_assessment_new(
+    sysroot: Pin<&mut OstreeSysroot>,
+    config_path: &str,
+) -> Result<Box<BootAssessmentState>> {
+    const NAME: &str = "stagehand::BootAssessment";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let path = opt(config_path).unwrap_or(stagehand::config::DEFAULT_PATH);
+        let cfg = stagehand::Config::load(Path::new(path))?;
+        Ok(Box::new(BootAssessmentState(
+            stagehand::assessment::BootAssessment::new(&sysroot, cfg)?,
+        )))
+    })
+}
+
+fn boot_time_remaining_ms(ba: &BootAssessmentState) -> Result<u64> {
+    guard("stagehand::BootAssessment::time_remaining_ms", || {
+        let left = stagehand::assessment::remaining(
+            ba.0.config().health_deadline,
+            stagehand::assessment::since_boot()?,
+        );
+        Ok(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+/// The caller's lock, verified held (`ErrorCode::NotLocked` otherwise,
+/// naming the function), and the sysroot reloaded.
+fn held(
+    name: &str,
+    sysroot: &ostree::Sysroot,
+    cancellable: Option<&gio::Cancellable>,
+) -> stagehand::Result<SysrootLock> {
+    let lock = SysrootLock::verify_held(sysroot, name)?;
+    lock.reload(cancellable)?;
+    Ok(lock)
+}
+
+unsafe fn boot_query_counter(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    deployment: &str,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::CounterStatus> {
+    const NAME: &str = "stagehand::BootAssessment::query_counter";
+    guard(NAME, || {
+        use stagehand::bootloader::{CounterState, Target};
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
+        let spec = opt(deployment);
+        let found = match spec {
+            Some(s) => {
+                let id = stagehand::DeploymentId::resolve(s, &sysroot)?;
+                sysroot.deployments().into_iter().find(|d| id.matches(d))
+            }
+            None => {
+                let staged = sysroot.staged_deployment();
+                sysroot
+                    .deployments()
+                    .into_iter()
+                    .find(|d| staged.as_ref() != Some(d))
+            }
+        };
+        let d = found.ok_or_else(|| {
+            stagehand::Error::UnknownDeployment(
+                spec.unwrap_or("the default deployment (the sysroot has none)")
+                    .to_string(),
+            )
+        })?;
+        let (state, left, done) = match ba.0.counter().state(&Target::of(&d))? {
+            CounterState::NotArmed => (ffi::CounterState::NotArmed, 0, None),
+            CounterState::Counting { left, done } => (ffi::CounterState::Counting, left, done),
+            CounterState::Exhausted { done } => (ffi::CounterState::Exhausted, 0, done),
+            CounterState::NoCounter => (ffi::CounterState::NoCounter, 0, None),
+        };
+        Ok(ffi::CounterStatus {
+            state,
+            left,
+            done: done.and_then(|d| i32::try_from(d).ok()).unwrap_or(-1),
+        })
+    })
+}
+
+unsafe fn boot_assess(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::BootAssessed> {
+    const NAME: &str = "stagehand::BootAssessment::assess";
+    guard(NAME, || {
+        use stagehand::bootloader::CounterEvidence;
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
+        let a = ba.0.assess(&lock, None, &options.0, cancellable.as_ref())?;
+        let (counter_evidence, tries_left, fallback_tries) = match a.counter_evidence {
+            Some(CounterEvidence::OnTrial { left }) => (ffi::CounterEvidence::OnTrial, left, 0),
+            Some(CounterEvidence::BootloaderFallback { tries }) => (
+                ffi::CounterEvidence::BootloaderFallback,
+                0,
+                tries.unwrap_or(0),
+            ),
+            Some(CounterEvidence::ManualChoice) => (ffi::CounterEvidence::ManualChoice, 0, 0),
+            Some(CounterEvidence::NoEvidence) | None => (ffi::CounterEvidence::None, 0, 0),
+        };
+        Ok(ffi::BootAssessed {
+            verdict: verdict(a.verdict),
+            counter_evidence,
+            tries_left,
+            fallback_tries,
+            counter_error: a.counter_error.unwrap_or_default(),
+            disarmed: ids(a.disarmed),
+        })
+    })
+}
+
+unsafe fn boot_mark_good(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::BootMarkedGood> {
+    const NAME: &str = "stagehand::BootAssessment::mark_good";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
+        let m = ba.0.mark_good(&lock, &options.0, cancellable.as_ref())?;
+        Ok(ffi::BootMarkedGood {
+            outcome: mark_good_outcome(m.outcome),
+            blessed: m.blessed,
+            disarmed: ids(m.disarmed),
+        })
+    })
+}
+
+fn boot_marked_bad(m: stagehand::assessment::MarkedBad) -> ffi::BootMarkedBad {
+    ffi::BootMarkedBad {
+        outcome: mark_bad_outcome(m.outcome),
+        disarmed: ids(m.disarmed),
+        reboot: m.reboot,
+    }
+}
+
+unsafe fn boot_mark_bad(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    deployment: &str,
+    reason: &str,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::BootMarkedBad> {
+    const NAME: &str = "stagehand::BootAssessment::mark_bad";
+    guard(NAME, || {
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
+        let target = opt(deployment)
+            .map(|s| stagehand::DeploymentId::resolve(s, &sysroot))
+            .transpose()?;
+        let m = ba.0.mark_bad(
+            &lock,
+            target.as_ref(),
+            reason,
+            &options.0,
+            cancellable.as_ref(),
+        )?;
+        Ok(boot_marked_bad(m))
+    })
+}
+
+unsafe fn boot_deadline(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    options: &HealthOptions,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::BootDeadline> {
+    const NAME: &str = "stagehand::BootAssessment::deadline";
+    guard(NAME, || {
+        use stagehand::assessment::Deadline;
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
+        Ok(
+            match ba.0.deadline(&lock, &options.0, cancellable.as_ref())? {
+                Deadline::NotOnTrial { booted } => ffi::BootDeadline {
+                    missed: false,
+                    booted: booted.into(),
+                    marked_bad: ffi::BootMarkedBad {
+                        outcome: ffi::MarkBadOutcome {
+                            deployment: empty_id(),
+                            reason: String::new(),
+                            denylisted: String::new(),
+                            already_failed: false,
+                            unstaged: false,
+                            rolled_back_to: empty_id(),
+                            default_deployment: empty_id(),
+                            staged: empty_id(),
+                            reboot_needed: false,
+                        },
+                        disarmed: Vec::new(),
+                        reboot: false,
+                    },
+                },
+                Deadline::Missed(m) => ffi::BootDeadline {
+                    missed: true,
+                    booted: m.outcome.deployment.clone().into(),
+                    marked_bad: boot_marked_bad(*m),
+                },
+            },
+        )
+    })
+}
+
+unsafe fn boot_arm_finalized(
+    ba: &BootAssessmentState,
+    sysroot: Pin<&mut OstreeSysroot>,
+    deployment: &str,
+    cancellable: *mut GCancellable,
+) -> Result<ffi::ArmOutcome> {
+    const NAME: &str = "stagehand::BootAssessment::arm_finalized";
+    guard(NAME, || {
+        use stagehand::assessment::Armed;
+        let sysroot = sysroot_arg(NAME, sysroot)?;
+        let cancellable = cancellable_arg(NAME, cancellable)?;
+        let lock = held(NAME, &sysroot, cancellable.as_ref())?;
+        let id = stagehand::DeploymentId::resolve(deployment, &sysroot)?;
+        Ok(match ba.0.arm_finalized(&lock, &id)? {
+            Armed::Armed {
+                deployment, tries, ..
+            } => ffi::ArmOutcome {
+                armed: true,
+                deployment: deployment.into(),
+                tries,
+                reason: String::new(),
+            },
+            Armed::Skipped { deployment, reason } => ffi::ArmOutcome {
+                armed: false,
+                deployment: deployment.into(),
+                tries: 0,
+                reason,
+            },
+        })
     })
 }
 

@@ -215,7 +215,60 @@ pub struct StagehandVerdict {
     message: CString,
 }
 
-fn ids(v: &[DeploymentId]) -> Strv {
+impl StagehandMarkGoodResult {
+    pub(crate) fn of(out: &health::MarkGoodOutcome) -> StagehandMarkGoodResult {
+        StagehandMarkGoodResult {
+            deployment: cstring(&out.deployment.to_string()),
+            previous: StagehandHealthState::of(Some(out.previous)),
+            attempts: out.attempts,
+            undenylisted: out.undenylisted,
+            released_pins: ids(&out.released_pins),
+            removed: ids(&out.removed),
+        }
+    }
+}
+
+impl StagehandMarkBadResult {
+    pub(crate) fn of(out: &health::MarkBadOutcome) -> StagehandMarkBadResult {
+        StagehandMarkBadResult {
+            deployment: cstring(&out.deployment.to_string()),
+            reason: cstring(&out.reason),
+            denylisted: cstring(&out.denylisted),
+            already_failed: out.already_failed,
+            unstaged: out.unstaged,
+            rolled_back_to: opt_id(&out.rolled_back_to),
+            default: opt_id(&out.default),
+            staged: opt_id(&out.staged),
+            reboot_needed: out.reboot_needed,
+        }
+    }
+}
+
+impl StagehandVerdict {
+    pub(crate) fn of(v: &Verdict) -> StagehandVerdict {
+        StagehandVerdict {
+            booted: cstring(&v.booted.to_string()),
+            health: StagehandHealthState::of(Some(v.health)),
+            attempts: v.attempts,
+            counted: v.counted,
+            outcome: match v.outcome {
+                Outcome::Good => StagehandAssessOutcome::Good,
+                Outcome::OnTrial => StagehandAssessOutcome::OnTrial,
+                Outcome::BootedFailed => StagehandAssessOutcome::BootedFailed,
+                Outcome::FellBack => StagehandAssessOutcome::FellBack,
+                Outcome::ManualChoice => StagehandAssessOutcome::ManualChoice,
+                Outcome::Undetermined => StagehandAssessOutcome::Undetermined,
+            },
+            newer: ids(&v.newer),
+            failed: ids(&v.failed),
+            default: opt_id(&v.default),
+            reboot_needed: v.reboot_needed,
+            message: cstring(&v.message),
+        }
+    }
+}
+
+pub(crate) fn ids(v: &[DeploymentId]) -> Strv {
     Strv::new(v.iter().map(|id| id.to_string()))
 }
 
@@ -225,7 +278,7 @@ fn opt_id(id: &Option<DeploymentId>) -> Option<CString> {
 
 /// # Safety
 /// `p` is NULL or options from stagehand_health_options_new() not yet freed.
-unsafe fn health_options(p: *const StagehandHealthOptions) -> HealthOptions {
+pub(crate) unsafe fn health_options(p: *const StagehandHealthOptions) -> HealthOptions {
     if p.is_null() {
         HealthOptions::default()
     } else {
@@ -318,14 +371,7 @@ pub unsafe extern "C" fn stagehand_mark_good(
         let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let out = health::mark_good(&lock, &opts, cancellable.as_ref())?;
-        Ok(Box::into_raw(Box::new(StagehandMarkGoodResult {
-            deployment: cstring(&out.deployment.to_string()),
-            previous: StagehandHealthState::of(Some(out.previous)),
-            attempts: out.attempts,
-            undenylisted: out.undenylisted,
-            released_pins: ids(&out.released_pins),
-            removed: ids(&out.removed),
-        })))
+        Ok(Box::into_raw(Box::new(StagehandMarkGoodResult::of(&out))))
     })
 }
 
@@ -384,17 +430,7 @@ pub unsafe extern "C" fn stagehand_mark_bad(
             &opts,
             cancellable.as_ref(),
         )?;
-        Ok(Box::into_raw(Box::new(StagehandMarkBadResult {
-            deployment: cstring(&out.deployment.to_string()),
-            reason: cstring(&out.reason),
-            denylisted: cstring(&out.denylisted),
-            already_failed: out.already_failed,
-            unstaged: out.unstaged,
-            rolled_back_to: opt_id(&out.rolled_back_to),
-            default: opt_id(&out.default),
-            staged: opt_id(&out.staged),
-            reboot_needed: out.reboot_needed,
-        })))
+        Ok(Box::into_raw(Box::new(StagehandMarkBadResult::of(&out))))
     })
 }
 
@@ -449,25 +485,7 @@ pub unsafe extern "C" fn stagehand_assess(
         let lock = call.locked(&sysroot)?;
         lock.reload(cancellable.as_ref())?;
         let v: Verdict = health::assess(&lock, &evidence, &opts, cancellable.as_ref())?;
-        Ok(Box::into_raw(Box::new(StagehandVerdict {
-            booted: cstring(&v.booted.to_string()),
-            health: StagehandHealthState::of(Some(v.health)),
-            attempts: v.attempts,
-            counted: v.counted,
-            outcome: match v.outcome {
-                Outcome::Good => StagehandAssessOutcome::Good,
-                Outcome::OnTrial => StagehandAssessOutcome::OnTrial,
-                Outcome::BootedFailed => StagehandAssessOutcome::BootedFailed,
-                Outcome::FellBack => StagehandAssessOutcome::FellBack,
-                Outcome::ManualChoice => StagehandAssessOutcome::ManualChoice,
-                Outcome::Undetermined => StagehandAssessOutcome::Undetermined,
-            },
-            newer: ids(&v.newer),
-            failed: ids(&v.failed),
-            default: opt_id(&v.default),
-            reboot_needed: v.reboot_needed,
-            message: cstring(&v.message),
-        })))
+        Ok(Box::into_raw(Box::new(StagehandVerdict::of(&v))))
     })
 }
 

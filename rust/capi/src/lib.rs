@@ -53,6 +53,9 @@ pub mod redline;
 // Deployment health: mark-good, mark-bad, assess, the denylist.
 pub mod health;
 
+// Boot assessment with the boot counter (`stagehand_boot_assessment_*`).
+pub mod assessment;
+
 // Pre-upgrade hooks: the dry run and recovery.
 pub mod hooks;
 
@@ -62,6 +65,10 @@ mod guard;
 /// says `guint` (cbindgen is told not to emit a typedef for it).
 #[allow(non_camel_case_types)]
 pub type guint = std::ffi::c_uint;
+
+/// GLib's `gint`, named for the header like [`guint`].
+#[allow(non_camel_case_types)]
+pub type gint = std::ffi::c_int;
 
 /// GLib's `guint64`, named for the header like [`guint`] (a bare `u64`
 /// would need `<stdint.h>`, which the header does not include).

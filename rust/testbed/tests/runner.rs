@@ -237,10 +237,79 @@ fn usage_errors_are_the_runners_own_status() {
             "true",
         ][..],
         &["frobnicate"][..],
+        &[
+            "run",
+            "--deploy",
+            "1.0",
+            "--grubenv",
+            "boot/grub/grubenv",
+            "--",
+            "true",
+        ][..],
+        &[
+            "run",
+            "--deploy",
+            "1.0",
+            "--no-boot",
+            "--grubenv",
+            "/boot/grub/grubenv",
+            "--",
+            "true",
+        ][..],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(125), "{args:?}: {}", show(&out));
     }
+}
+
+#[test]
+fn grubenv_lets_grub_boot_counting_pick_the_fallback_entry() {
+    // 1.0 then 2.0 deployed: 2.0 is the default, 1.0 the fallback entry.
+    // Boot 1 (no block yet: the default) leaves a counter with no tries
+    // left; before boot 2 GRUB's boot counting falls back to 1.0 and says
+    // so in the block, as GRUB's save_env would.
+    let dir = tempfile::tempdir().unwrap();
+    let prog = script(
+        dir.path(),
+        "probe.sh",
+        r#"
+case "$STAGEHAND_TEST_BOOT" in
+1)
+    test -z "${STAGEHAND_TEST_GRUB_CHOICE:-}"
+    test "$STAGEHAND_TEST_BOOTED_COMMIT" = "$STAGEHAND_TEST_COMMIT_2_0"
+    mkdir -p /boot/grub
+    grub-editenv /boot/grub/grubenv create
+    grub-editenv /boot/grub/grubenv set boot_counter=0 boot_success=0
+    echo "ok 1 armed"
+    ;;
+2)
+    test "$STAGEHAND_TEST_GRUB_CHOICE" = fallback
+    test "$STAGEHAND_TEST_BOOTED_COMMIT" = "$STAGEHAND_TEST_COMMIT_1_0"
+    grub-editenv /boot/grub/grubenv list | grep -qx 'boot_counter=-1'
+    echo "ok 2 fell back"
+    ;;
+*) exit 90 ;;
+esac
+"#,
+    );
+    let out = run(&[
+        "run",
+        "--deploy",
+        "1.0,2.0",
+        "--boots",
+        "2",
+        "--grubenv",
+        "/boot/grub/grubenv",
+        "--",
+        &prog,
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "# boot 1: ok 1 armed\nok 2 fell back\n",
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

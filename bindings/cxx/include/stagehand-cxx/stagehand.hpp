@@ -1,5 +1,6 @@
 // stagehand for C++ daemons: staged deployment, the finalization lock,
-// the finalize-time cleanup stamp and the interrupted-operation guard.
+// the finalize-time cleanup stamp, the interrupted-operation guard, health
+// and boot assessment with the bootloader's boot counter.
 //
 //   #include <stagehand-cxx/stagehand.hpp>
 //   pkg-config --cflags --libs stagehand-cxx-1        (docs/cxx.md)
@@ -111,6 +112,44 @@ inline void sysroot_lock(OstreeSysroot &sysroot, std::uint32_t timeout_ms,
                          GCancellable *cancellable = nullptr) {
   detail::call([&] { raw::sysroot_lock(sysroot, timeout_ms, cancellable); });
 }
+
+// The sysroot lock for the lifetime of a scope: taken in the constructor,
+// released (ostree_sysroot_unlock()) in the destructor, also when an
+// exception leaves the scope.
+//
+//   {
+//     stagehand::SysrootLock lock(*sysroot);         // or (*sysroot, 30 * 1000)
+//     stagehand::stage(*sysroot, *options);
+//   }
+//
+// Without a timeout it is ostree_sysroot_lock(), which waits as long as
+// another process holds the lock; its GError is thrown as ErrorCode::Failed.
+// With one it is sysroot_lock() above (ErrorCode::Locked when it runs out,
+// Cancelled when cancelled). Neither copyable nor movable: the lock belongs
+// to the scope.
+class SysrootLock {
+public:
+  explicit SysrootLock(OstreeSysroot &sysroot) : sysroot_(sysroot) {
+    GError *error = nullptr;
+    if (!ostree_sysroot_lock(&sysroot_, &error)) {
+      const std::string message =
+          std::string("taking the sysroot lock: ") + (error != nullptr ? error->message : "(no message)");
+      g_clear_error(&error);
+      throw Error(ErrorCode::Failed, message);
+    }
+  }
+  SysrootLock(OstreeSysroot &sysroot, std::uint32_t timeout_ms,
+              GCancellable *cancellable = nullptr)
+      : sysroot_(sysroot) {
+    sysroot_lock(sysroot_, timeout_ms, cancellable);
+  }
+  ~SysrootLock() { ostree_sysroot_unlock(&sysroot_); }
+  SysrootLock(const SysrootLock &) = delete;
+  SysrootLock &operator=(const SysrootLock &) = delete;
+
+private:
+  OstreeSysroot &sysroot_;
+};
 
 // Lock held. Stage options.revision on a booted system (finalized at
 // shutdown), or deploy it fully on a sysroot that is not booted.
@@ -283,5 +322,114 @@ inline DenylistEntry denylist_remove(OstreeSysroot &sysroot, rust::Str checksum,
 inline rust::String health_reset(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) {
   return detail::call([&] { return raw::health_reset(sysroot, cancellable); });
 }
+
+// ------------------------------------------------------ boot assessment
+//
+// docs/boot-assessment.md. With a boot counter configured (GRUB environment
+// block or BLS), a daemon that runs its own boot check uses these instead of
+// assess()/mark_good()/mark_bad() above, which leave the counter alone:
+// otherwise the counter of a deployment judged good keeps counting down and
+// the bootloader falls back from it.
+
+// The configuration file and the boot counter it selects for a sysroot, as
+// the stagehand units use them. RAII: owns the Rust object; movable, not
+// copyable. The sysroot is passed to every call again (the caller's, loaded;
+// "lock held" as for the functions above); it must be the one the object
+// was made for.
+class BootAssessment {
+public:
+  // Read config_path ("" for /etc/stagehand/stagehand.conf; a missing file
+  // gives the defaults) and select the counter it asks for (`backend = auto`
+  // detects it). Throws ErrorCode::Config with the line for a bad file.
+  explicit BootAssessment(OstreeSysroot &sysroot, rust::Str config_path = "")
+      : inner_(detail::call([&] { return raw::boot_assessment_new(sysroot, config_path); })) {}
+
+  // "grubenv", "bls" or "none".
+  rust::Str backend() const { return inner_->backend(); }
+  // Why this counter was selected.
+  rust::String reason() const { return inner_->reason(); }
+  // The configuration file the settings came from ("" when there was none).
+  rust::String config_path() const { return inner_->config_path(); }
+  // [bootloader] tries: the boots a finalized deployment gets.
+  std::uint32_t tries() const { return inner_->tries(); }
+  // [health] deadline, in seconds since boot. Nothing waits for it: call
+  // deadline() when it has passed (time_remaining_ms() == 0).
+  std::uint64_t health_deadline_secs() const { return inner_->health_deadline_secs(); }
+  // [health] auto-reboot.
+  bool auto_reboot() const { return inner_->auto_reboot(); }
+  // The configuration's health options (keep-two-known-good): what the
+  // calls below use when given none.
+  rust::Box<HealthOptions> health_options() const { return inner_->health_options(); }
+
+  // Milliseconds until the health deadline (0 once it has passed), from the
+  // time since boot in /proc/uptime.
+  std::uint64_t time_remaining_ms() const {
+    return detail::call([&] { return raw::boot_time_remaining_ms(*inner_); });
+  }
+
+  // The counter of `deployment` ("[stateroot:]checksum[.serial]", "" for the
+  // default one). The GRUB environment block has one counter, the default
+  // entry's. The lock is not needed.
+  CounterStatus query_counter(OstreeSysroot &sysroot, rust::Str deployment = "",
+                              GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_query_counter(*inner_, sysroot, deployment, cancellable); });
+  }
+
+  // Early at every boot: assess() with the counter's evidence (a fallback
+  // fails the deployment on trial, a person's choice never does), then
+  // counters of deployments no longer on trial are disarmed. Lock held.
+  BootAssessed assess(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) const {
+    return assess(sysroot, *health_options(), cancellable);
+  }
+  BootAssessed assess(OstreeSysroot &sysroot, const HealthOptions &options,
+                      GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_assess(*inner_, sysroot, options, cancellable); });
+  }
+
+  // After boot-complete.target: mark_good(), then the counter is blessed
+  // (the GRUB environment block's only when the booted deployment is the
+  // default). Lock held.
+  BootMarkedGood mark_good(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) const {
+    return mark_good(sysroot, *health_options(), cancellable);
+  }
+  BootMarkedGood mark_good(OstreeSysroot &sysroot, const HealthOptions &options,
+                           GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_mark_good(*inner_, sysroot, options, cancellable); });
+  }
+
+  // A check failed: mark_bad() of `deployment` ("" for the booted one), then
+  // the counter is disarmed so the bootloader boots the rollback. Throws
+  // NoKnownGood (nothing changed). Lock held.
+  BootMarkedBad mark_bad(OstreeSysroot &sysroot, rust::Str deployment, rust::Str reason,
+                         GCancellable *cancellable = nullptr) const {
+    return mark_bad(sysroot, deployment, reason, *health_options(), cancellable);
+  }
+  BootMarkedBad mark_bad(OstreeSysroot &sysroot, rust::Str deployment, rust::Str reason,
+                         const HealthOptions &options, GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_mark_bad(*inner_, sysroot, deployment, reason, options, cancellable); });
+  }
+
+  // The health deadline passed (the caller decides when): if the booted
+  // deployment is still on trial, mark it bad as mark_bad() does. Nothing
+  // reboots: marked_bad.reboot says whether to. Lock held.
+  BootDeadline deadline(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) const {
+    return deadline(sysroot, *health_options(), cancellable);
+  }
+  BootDeadline deadline(OstreeSysroot &sysroot, const HealthOptions &options,
+                        GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_deadline(*inner_, sysroot, options, cancellable); });
+  }
+
+  // At shutdown, after `ostree admin finalize-staged`: arm the counter for
+  // the finalized `deployment` if it is the default and on trial; otherwise
+  // armed == false and reason says why. Never right after staging. Lock held.
+  ArmOutcome arm_finalized(OstreeSysroot &sysroot, rust::Str deployment,
+                           GCancellable *cancellable = nullptr) const {
+    return detail::call([&] { return raw::boot_arm_finalized(*inner_, sysroot, deployment, cancellable); });
+  }
+
+private:
+  rust::Box<raw::BootAssessmentState> inner_;
+};
 
 } // namespace stagehand

@@ -22,6 +22,11 @@
 //!                       instead of inside the booted default deployment
 //!   --boots N           boot N times in a row (default 1), running PROGRAM
 //!                       in each boot (see "Several boots" below)
+//!   --grubenv PATH      before each boot, run GRUB's boot counting on the GRUB
+//!                       environment block at PATH (as the booted system sees
+//!                       it, e.g. /boot/grub/grubenv), when it exists, and boot
+//!                       the entry it picks: the default, or the fallback (the
+//!                       second deployment) once the counter ran out
 //!   --expose DIR        make the host directory DIR visible inside
 //!   --env KEY=VALUE     set KEY for PROGRAM (repeatable)
 //! ```
@@ -49,6 +54,7 @@
 //! | `STAGEHAND_TEST_BOOTED_COMMIT` | the checksum of the deployment that is booted (the default one) |
 //! | `STAGEHAND_TEST_BOOT` | which boot this is, from `1` (only when booted) |
 //! | `STAGEHAND_TEST_BOOTS` | how many boots the run has (`--boots`, only when booted) |
+//! | `STAGEHAND_TEST_GRUB_CHOICE` | `default` or `fallback`: what GRUB's boot counting picked (only with `--grubenv` and an existing block) |
 //!
 //! ## Several boots
 //!
@@ -58,7 +64,11 @@
 //! wants run at shutdown, for instance `ostree admin finalize-staged`, itself),
 //! and the deployment the bootloader now picks (the first of `ostree admin
 //! status`) is booted and PROGRAM runs again, with `STAGEHAND_TEST_BOOT` one
-//! higher. The sysroot, `/var` and `/boot` carry over; `/run` and `/tmp` are
+//! higher. With `--grubenv`, GRUB's boot counting (the model of
+//! `data/grub/08_stagehand-boot-counting` in `stagehand::bootloader::grubenv`,
+//! which updates the block as GRUB's `save_env` does) picks the default or
+//! the fallback entry instead, before every boot including the first.
+//! The sysroot, `/var` and `/boot` carry over; `/run` and `/tmp` are
 //! new. The first boot that fails ends the run with its status.
 //!
 //! Every line PROGRAM writes to stdout in a boot but the last is passed on
@@ -79,10 +89,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
+use stagehand::bootloader::grubenv::{simulate_boot_file, GrubChoice};
 use stagehand_testbed::{Commit, Testbed, DEFAULT_BRANCH, HOST_PREFIX, OSTREE_ENV};
 
 const USAGE: &str = "usage: stagehand-testbed run [--deploy V[,V...]] [--commit V [--not-bootable] [--branch B] [--file PATH=HOSTFILE[:MODE]]...]... \
-[--no-boot | --boots N] [--expose DIR]... [--env KEY=VALUE]... -- PROGRAM [ARGS...]";
+[--no-boot | --boots N [--grubenv PATH]] [--expose DIR]... [--env KEY=VALUE]... -- PROGRAM [ARGS...]";
 
 #[derive(Debug)]
 struct CommitSpec {
@@ -99,6 +110,7 @@ struct Spec {
     commits: Vec<CommitSpec>,
     boot: bool,
     boots: u32,
+    grubenv: Option<PathBuf>,
     expose: Vec<PathBuf>,
     env: Vec<(String, String)>,
     argv: Vec<OsString>,
@@ -177,6 +189,13 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| format!("--boots {v:?}: expected a number from 1"))?;
             }
+            "--grubenv" => {
+                let v = value(&mut it, &arg)?;
+                if !v.starts_with('/') {
+                    return Err(format!("--grubenv {v:?}: expected an absolute path"));
+                }
+                spec.grubenv = Some(v.into());
+            }
             "--expose" => spec.expose.push(value(&mut it, &arg)?.into()),
             "--env" => {
                 let kv = value(&mut it, &arg)?;
@@ -191,6 +210,9 @@ fn parse(args: Vec<OsString>) -> Result<Spec, String> {
     }
     if spec.argv.is_empty() {
         return Err("no program given after --".into());
+    }
+    if !spec.boot && spec.grubenv.is_some() {
+        return Err("--grubenv needs booting; it cannot go with --no-boot".into());
     }
     if !spec.boot && spec.boots != 1 {
         return Err("--boots needs booting; it cannot go with --no-boot".into());
@@ -375,10 +397,32 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
     }
     for boot in 1..=spec.boots {
         // What the bootloader picks now: the first deployment, which a
-        // finalization in the previous boot may have changed.
-        let mut m = tb.boot_default();
+        // finalization in the previous boot may have changed; or, with
+        // --grubenv, what GRUB's boot counting picks.
+        let choice = match &spec.grubenv {
+            Some(p) => grub_choice(&tb.sysroot().join(p.strip_prefix("/").unwrap_or(p)))?,
+            None => None,
+        };
+        let mut m = match choice {
+            Some(GrubChoice::Fallback) => {
+                let deployments = tb.deployments();
+                let d = deployments
+                    .get(1)
+                    .ok_or("GRUB fell back, but the sysroot has no second deployment")?;
+                tb.boot(d)
+            }
+            _ => tb.boot_default(),
+        };
         for (k, v) in &env {
             m.setenv(k, v);
+        }
+        if let Some(c) = choice {
+            let c = match c {
+                GrubChoice::Default => "default",
+                GrubChoice::Fallback => "fallback",
+            };
+            eprintln!("stagehand-testbed: boot {boot}: GRUB's boot counting picked the {c} entry");
+            m.setenv("STAGEHAND_TEST_GRUB_CHOICE", c);
         }
         m.setenv("STAGEHAND_TEST_BOOT", &boot.to_string());
         let booted = m.booted().checksum.clone();
@@ -404,6 +448,17 @@ fn run(spec: Spec) -> Result<ExitStatus, String> {
         drop(m);
     }
     unreachable!("the last boot returns")
+}
+
+/// GRUB's boot counting on the block at `path` (which it updates as GRUB
+/// does); `None` when there is no block.
+fn grub_choice(path: &Path) -> Result<Option<GrubChoice>, String> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    simulate_boot_file(path)
+        .map(Some)
+        .map_err(|e| format!("GRUB's boot counting on {}: {e}", path.display()))
 }
 
 /// Run `cmd` with each line of its stdout passed on to ours as a TAP
