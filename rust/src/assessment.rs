@@ -255,8 +255,10 @@ impl BootAssessment {
     /// counter belongs to the default entry: it is stopped when the default
     /// is not on trial. Per-entry counters: every such deployment's. The
     /// booted deployment's counter is left to [`BootAssessment::mark_good`]
-    /// unless it has a failure verdict.
-    fn settle(&self, sysroot: &ostree::Sysroot) -> Result<Vec<DeploymentId>> {
+    /// unless it has a failure verdict, or `rolled_back` says a rollback just
+    /// made the booted deployment the default: a global counter then still
+    /// counts for the entry it was armed for, the failed one.
+    fn settle(&self, sysroot: &ostree::Sysroot, rolled_back: bool) -> Result<Vec<DeploymentId>> {
         let mut out = Vec::new();
         if self.counter().backend() == Backend::None {
             return Ok(out);
@@ -296,9 +298,14 @@ impl BootAssessment {
             // exhausted is not the booted entry's: it belongs to the entry
             // the bootloader fell back from.
             let booted_fell_back = self.global() && matches!(state, CounterState::Exhausted { .. });
+            // A rollback onto the booted deployment: a global counter was
+            // armed for the deployment rolled back from (finalized, then
+            // marked bad before its first boot), never for this one.
+            let armed_for_another = self.global() && rolled_back;
             if booted.as_ref() == Some(&t.id)
                 && !store.entry(&t.id).is_some_and(|e| e.concluded_failed())
                 && !booted_fell_back
+                && !armed_for_another
             {
                 continue;
             }
@@ -338,7 +345,7 @@ impl BootAssessment {
             },
         };
         let verdict = health::assess(lock, &evidence, opts, cancellable)?;
-        let disarmed = self.settle(sysroot)?;
+        let disarmed = self.settle(sysroot, false)?;
         Ok(Assessed {
             verdict,
             backend: self.counter().backend(),
@@ -398,7 +405,7 @@ impl BootAssessment {
                 outcome.deployment
             );
         }
-        let disarmed = self.settle(sysroot)?;
+        let disarmed = self.settle(sysroot, false)?;
         Ok(MarkedGood {
             outcome,
             backend: self.counter().backend(),
@@ -420,7 +427,14 @@ impl BootAssessment {
         cancellable: Option<&gio::Cancellable>,
     ) -> Result<MarkedBad> {
         let outcome = health::mark_bad(lock, target, reason, opts, cancellable)?;
-        let disarmed = self.settle(lock.sysroot())?;
+        let rolled_back_onto_booted = outcome.rolled_back_to.is_some()
+            && outcome.rolled_back_to.as_ref()
+                == lock
+                    .sysroot()
+                    .booted_deployment()
+                    .map(|d| DeploymentId::of(&d))
+                    .as_ref();
+        let disarmed = self.settle(lock.sysroot(), rolled_back_onto_booted)?;
         let reboot = outcome.reboot_needed && self.config.auto_reboot;
         Ok(MarkedBad {
             outcome,

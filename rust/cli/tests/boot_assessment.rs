@@ -695,3 +695,52 @@ fn bls_counters_of_deployments_not_on_trial_stop_and_the_booted_one_is_blessed()
     assert_eq!(entry_names(&entries), names, "both entries uncounted again");
     assert_eq!(m.status().len(), 2);
 }
+
+#[test]
+fn marking_bad_a_finalized_update_before_its_first_boot_stops_its_counter() {
+    // Finalized at a shutdown that did not reboot (aborted, or the agent ran
+    // finalize-staged itself): the global counter counts for 2.0, and 2.0 is
+    // marked bad in the same boot. The rollback makes the booted 1.0 the
+    // default again, and the counter must not count 1.0's boots down: GRUB
+    // would fall back into the failed 2.0.
+    let (tb, v1) = setup(CONF);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let (_, m) = reboot(&tb);
+    ok_in(&m, &["stage", &v2]);
+    let u = machine_units(&m, "/bin/true");
+    run_ok(&m, &u.record, "ExecStop");
+    let r = m.run_unit(&u.finalize, "ExecStop");
+    assert!(!r.failed, "{}", r.transcript());
+    assert!(
+        var(&tb, "boot_counter").is_some(),
+        "{:?}",
+        editenv_list(&tb)
+    );
+    assert_eq!(tb.deployments()[0].checksum, v2);
+    let j = json_in(
+        &m,
+        &["mark-bad", "--deployment", &v2, "--reason", "bad", "--json"],
+    );
+    assert_eq!(j["rolled_back_to"]["checksum"], v1.as_str(), "{j}");
+    assert_eq!(tb.deployments()[0].checksum, v1);
+    assert_eq!(
+        var(&tb, "boot_counter"),
+        None,
+        "the counter armed for 2.0 still counts: {:?}",
+        editenv_list(&tb)
+    );
+    drop(m);
+    // However many boots follow, GRUB boots 1.0.
+    for _ in 0..3 {
+        let (choice, m) = reboot(&tb);
+        assert_eq!(choice, GrubChoice::Default);
+        assert_eq!(
+            m.status()
+                .iter()
+                .find(|d| d.has("booted"))
+                .unwrap()
+                .checksum,
+            v1
+        );
+    }
+}
