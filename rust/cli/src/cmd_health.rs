@@ -191,13 +191,10 @@ pub(crate) fn run(
                 if out.undenylisted {
                     println!("commit {} is off the denylist", out.deployment.checksum);
                 }
-                if !out.released_pins.is_empty() {
-                    println!("released stagehand's pins on {}", ids(&out.released_pins));
-                }
-                if !out.removed.is_empty() {
+                if out.retention_pending {
                     println!(
-                        "removed {} (only the released pin kept it); the next autocleanup prunes its objects",
-                        ids(&out.removed)
+                        "retention pending: the trial's pins are released by the next \
+                         `stagehand autocleanup` (stagehand-autocleanup.service runs it next)"
                     );
                 }
                 if full.blessed {
@@ -292,10 +289,10 @@ pub(crate) fn run(
                 if !a.disarmed.is_empty() {
                     println!("stopped the boot counter of {}", ids(&a.disarmed));
                 }
-                if !a.verdict.removed.is_empty() {
+                if a.verdict.retention_pending {
                     println!(
-                        "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
-                        ids(&a.verdict.removed)
+                        "retention pending: pins of an ended trial are released by the next \
+                         `stagehand autocleanup`"
                     );
                 }
                 if a.verdict.reboot_needed {

@@ -943,9 +943,14 @@ fn units_never_delay_boot_and_record_before_ostree_finalizes() {
     }
     assert!(a.values("Unit", "Requires").is_empty() && a.values("Unit", "RequiredBy").is_empty());
     assert!(has(a, "Before", "shutdown.target") && has(a, "Conflicts", "shutdown.target"));
+    // Either the stamp or the trigger mark-good leaves for the retention
+    // housekeeping starts it (`|`: triggering conditions, any one suffices).
     assert_eq!(
         a.values("Unit", "ConditionPathExists"),
-        [format!("/sysroot/{}", stagehand::cleanup::STAMP_FILE_NAME)]
+        [
+            format!("|/sysroot/{}", stagehand::cleanup::STAMP_FILE_NAME),
+            format!("|/sysroot/{}", stagehand::health::RETENTION_TRIGGER),
+        ]
     );
     assert_eq!(a.value("Service", "Type").as_deref(), Some("oneshot"));
     assert_eq!(

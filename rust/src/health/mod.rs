@@ -42,6 +42,7 @@ pub use ops::{
     assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, MarkBadOutcome,
     MarkGoodOutcome, Outcome, ResetOutcome, Verdict,
 };
+pub use retention::{finish_retention, retention_pending, RetentionOutcome, RETENTION_TRIGGER};
 pub use store::{store_path, Store};
 
 use crate::error::{IoResultExt, Result};
