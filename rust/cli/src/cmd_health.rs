@@ -1,5 +1,5 @@
 //! Health subcommands: `mark-good`, `mark-bad`, `assess`, `health-deadline`,
-//! `denylist`, `health reset`, and the health part of `status`.
+//! `denylist`, `health reset`, `health retention`, and the health part of `status`.
 //!
 //! `assess`, `mark-good`, `mark-bad` and `health-deadline` go through
 //! [`stagehand::assessment::BootAssessment`]: the configuration file picks
@@ -160,6 +160,15 @@ pub(crate) enum HealthAdmin {
     /// Start over with an empty health store (forgets every record and the
     /// denylist; for use after inspecting a corrupt store).
     Reset {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The retention housekeeping mark-good leaves off the boot path: when no
+    /// trial is open, release stagehand's pins and remove the deployment only
+    /// they kept (named in the cleanup stamp; its checkout and objects go with
+    /// the next autocleanup). `autocleanup` does this first by itself.
+    Retention {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -346,6 +355,25 @@ pub(crate) fn run(
                     }
                     for f in &out.removed_files {
                         println!("deleted {}", f.display());
+                    }
+                }
+            }
+            HealthAdmin::Retention { json } => {
+                let lock = lock(cli, sysroot)?;
+                let out = health::finish_retention(&lock, None)?;
+                if *json {
+                    print_json(&out);
+                } else if out.released_pins.is_empty() && out.removed.is_empty() {
+                    println!("no retention housekeeping pending");
+                } else {
+                    if !out.released_pins.is_empty() {
+                        println!("released stagehand's pins on {}", ids(&out.released_pins));
+                    }
+                    if !out.removed.is_empty() {
+                        println!(
+                            "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
+                            ids(&out.removed)
+                        );
                     }
                 }
             }

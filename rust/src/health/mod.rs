@@ -26,7 +26,7 @@ pub mod model;
 mod ops;
 #[cfg(test)]
 mod proptests;
-mod retention;
+pub(crate) mod retention;
 pub mod store;
 
 use std::path::Path;

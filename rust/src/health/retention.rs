@@ -171,6 +171,11 @@ pub(crate) fn pending_in(store: &Store, view: &View) -> bool {
         || (!store.pins().is_empty() && !trial_open(store, view))
 }
 
+/// [`pending_in`] for a store read from `sysroot` (status).
+pub(crate) fn pending_in_sysroot(store: &Store, sysroot: &ostree::Sysroot) -> bool {
+    pending_in(store, &View::of(sysroot))
+}
+
 /// Whether retention housekeeping is pending: one read of the health store,
 /// no lock. [`finish_retention`] (run by [`crate::autocleanup`]) does it.
 pub fn retention_pending(sysroot: &ostree::Sysroot) -> Result<bool> {
