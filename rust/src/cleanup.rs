@@ -1005,10 +1005,11 @@ pub struct CleanupReport {
 
 /// Step 3, at boot when the stamp exists: run the pending cleanup.
 ///
-/// Without a stamp and without retention housekeeping pending
-/// ([`crate::health::retention_pending`]: the pins of an ended trial, which
-/// mark-good leaves to this) it returns at once, having read two files: no
-/// lock, no sysroot writes. Otherwise it takes the sysroot lock, waiting up to the
+/// Without a stamp and without the retention trigger
+/// ([`crate::health::RETENTION_TRIGGER`]: the pins of an ended trial, which
+/// mark-good leaves to this) it returns at once, having looked at two
+/// paths: no lock, no sysroot I/O. [`run_cleanup`] does that housekeeping
+/// first. Otherwise it takes the sysroot lock, waiting up to the
 /// configured timeout while an update agent holds it ([`Error::Locked`]
 /// after that, with the stamp kept), and runs [`run_cleanup`].
 pub fn autocleanup(
@@ -1017,12 +1018,11 @@ pub fn autocleanup(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<CleanupReport> {
     // Retention housekeeping a verdict deferred (health::finish_retention)
-    // is a reason to run too; a health store that cannot be read is not a
-    // reason to fail the cleanup (the health operations report it).
-    let retention = crate::health::retention_pending(sysroot).unwrap_or_else(|e| {
-        log::debug!("not checking for pending retention housekeeping: {e}");
-        false
-    });
+    // is a reason to run too: mark-good and assess leave a trigger file for
+    // it (one stat; the sysroot need not even be loaded to look).
+    let retention = sysroot_path(sysroot)
+        .join(crate::health::RETENTION_TRIGGER)
+        .exists();
     match pending_cleanup(sysroot) {
         Ok(None) if !opts.force && !retention => {
             log::info!("no cleanup pending");

@@ -733,10 +733,10 @@ fn report(r: CleanupReport) -> *mut StagehandCleanupReport {
 /// @error: return location for a #GError, or %NULL
 ///
 /// Run the pending cleanup, what `stagehand-autocleanup.service` does at
-/// boot. Without a stamp and without retention housekeeping pending (the
-/// pins of a trial that stagehand_mark_good() ended) this returns at once,
-/// having read two files (stagehand_cleanup_report_get_performed() is
-/// %FALSE). Otherwise it takes the sysroot lock itself, first releases such
+/// boot. Without a stamp and without the retention trigger that
+/// stagehand_mark_good() leaves when it ends a trial (the trial's pins wait to
+/// be released) this returns at once, having looked at two paths
+/// (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the sysroot lock itself, first releases such
 /// pins and removes what only they kept (named in the stamp), then, with a
 /// stamp, it takes the
 /// sysroot lock itself, waiting while an update agent holds it

@@ -244,6 +244,13 @@ fn ops() -> Vec<Op> {
     };
     if want("autocleanup") {
         ops.push(from_v3("autocleanup", &[], argv(&["@", "autocleanup"])));
+        // After mark-good ended the trial: the retention housekeeping it
+        // defers (two pins released, v1 stamped and dropped), then the prune.
+        ops.push(from_v3(
+            "autocleanup after mark-good",
+            &[&["assess"], &["mark-good"]],
+            argv(&["@", "autocleanup"]),
+        ));
     }
     if want("assess") {
         ops.push(from_v3("assess", &[], argv(&["@", "assess"])));
