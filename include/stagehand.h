@@ -1381,8 +1381,12 @@ void stagehand_cleanup_options_set_force(StagehandCleanupOptions *options,
  * @error: return location for a #GError, or %NULL
  *
  * Run the pending cleanup, what `stagehand-autocleanup.service` does at
- * boot. Without a stamp this returns at once, having looked at one path
- * (stagehand_cleanup_report_get_performed() is %FALSE). With one it takes the
+ * boot. Without a stamp and without the retention trigger that
+ * stagehand_mark_good() leaves when it ends a trial (the trial's pins wait to
+ * be released) this returns at once, having looked at two paths
+ * (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the sysroot lock itself, first releases such
+ * pins and removes what only they kept (named in the stamp), then, with a
+ * stamp, it takes the
  * sysroot lock itself, waiting while an update agent holds it
  * (%STAGEHAND_ERROR_LOCKED after the timeout, %STAGEHAND_ERROR_CANCELLED
  * when @cancellable is triggered; the stamp stays either way), and runs
@@ -1414,10 +1418,11 @@ StagehandCleanupReport *stagehand_autocleanup(OstreeSysroot *sysroot,
  *
  * stagehand_autocleanup() for a caller that holds the sysroot lock already
  * (an update agent that prunes before it pulls): the same cleanup, report
- * and stamp handling, without taking or releasing the lock. Without a
- * stamp (and without @force) nothing is done. When nobody holds the sysroot
- * lock this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read
- * or written. @sysroot is reloaded first if another process changed it.
+ * and stamp handling (and the retention housekeeping first), without taking
+ * or releasing the lock. Without a stamp (and without @force) nothing else is
+ * done. When nobody holds the sysroot lock this fails with
+ * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written. @sysroot is
+ * reloaded first if another process changed it.
  *
  * Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
  */
@@ -1461,6 +1466,19 @@ const StagehandCleanupStamp *stagehand_cleanup_report_get_stamp(const StagehandC
  * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @report
  */
 const char *const *stagehand_cleanup_report_get_deployments_removed(const StagehandCleanupReport *report);
+
+/**
+ * stagehand_cleanup_report_get_released_pins:
+ * @report: a #StagehandCleanupReport
+ *
+ * The pins of an ended trial that this run released before cleaning up
+ * (the retention housekeeping stagehand_mark_good() leaves to the
+ * cleanup); a deployment only they kept is among
+ * stagehand_cleanup_report_get_deployments_removed().
+ *
+ * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @report
+ */
+const char *const *stagehand_cleanup_report_get_released_pins(const StagehandCleanupReport *report);
 
 /**
  * stagehand_cleanup_report_get_objects_freed:
@@ -2109,7 +2127,10 @@ gboolean stagehand_mark_good_result_get_undenylisted(const StagehandMarkGoodResu
  * stagehand_mark_good_result_get_released_pins:
  * @result: a #StagehandMarkGoodResult
  *
- * Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins were released, owned by @result
+ * Always empty: stagehand_mark_good() leaves releasing the trial's pins to
+ * the cleanup (see stagehand_mark_good_result_get_retention_pending()).
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins this call released, owned by @result
  */
 const char *const *stagehand_mark_good_result_get_released_pins(const StagehandMarkGoodResult *result);
 
@@ -2117,9 +2138,26 @@ const char *const *stagehand_mark_good_result_get_released_pins(const StagehandM
  * stagehand_mark_good_result_get_removed:
  * @result: a #StagehandMarkGoodResult
  *
- * Returns: (transfer none) (array zero-terminated=1): the deployments removed because only a released pin kept them, owned by @result
+ * Always empty, as stagehand_mark_good_result_get_released_pins().
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the deployments this call removed because only a released pin kept them, owned by @result
  */
 const char *const *stagehand_mark_good_result_get_removed(const StagehandMarkGoodResult *result);
+
+/**
+ * stagehand_mark_good_result_get_retention_pending:
+ * @result: a #StagehandMarkGoodResult
+ *
+ * Whether the trial's pins are still held. Releasing them (and removing the
+ * deployment only they kept) is housekeeping that stagehand_mark_good()
+ * leaves off the boot path: stagehand_autocleanup() or
+ * stagehand_run_cleanup() does it (`stagehand-autocleanup.service` runs
+ * after mark-good), or else the next staging. Until then there is one more
+ * known-good deployment than needed; nothing is lost if it never happens.
+ *
+ * Returns: %TRUE when retention housekeeping is pending
+ */
+gboolean stagehand_mark_good_result_get_retention_pending(const StagehandMarkGoodResult *result);
 
 /**
  * stagehand_mark_bad_result_get_deployment:

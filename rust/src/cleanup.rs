@@ -1000,12 +1000,19 @@ pub struct CleanupReport {
     /// Whether the stamp was removed (false when none was present, or it
     /// changed while the cleanup ran and so describes a newer finalization).
     pub stamp_removed: bool,
+    /// Pins of an ended trial that this run released first
+    /// ([`crate::health::finish_retention`]); a deployment only they kept
+    /// is in `deployments_removed`.
+    pub released_pins: Vec<DeploymentId>,
 }
 
 /// Step 3, at boot when the stamp exists: run the pending cleanup.
 ///
-/// Without a stamp this returns at once, having read one path: no lock, no
-/// sysroot I/O. Otherwise it takes the sysroot lock, waiting up to the
+/// Without a stamp and without the retention trigger
+/// ([`crate::health::RETENTION_TRIGGER`]: the pins of an ended trial, which
+/// mark-good leaves to this) it returns at once, having looked at two
+/// paths: no lock, no sysroot I/O. [`run_cleanup`] does that housekeeping
+/// first. Otherwise it takes the sysroot lock, waiting up to the
 /// configured timeout while an update agent holds it ([`Error::Locked`]
 /// after that, with the stamp kept), and runs [`run_cleanup`].
 pub fn autocleanup(
@@ -1013,8 +1020,14 @@ pub fn autocleanup(
     opts: &CleanupOptions,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<CleanupReport> {
+    // Retention housekeeping a verdict deferred (health::finish_retention)
+    // is a reason to run too: mark-good and assess leave a trigger file for
+    // it (one stat; the sysroot need not even be loaded to look).
+    let retention = sysroot_path(sysroot)
+        .join(crate::health::RETENTION_TRIGGER)
+        .exists();
     match pending_cleanup(sysroot) {
-        Ok(None) if !opts.force => {
+        Ok(None) if !opts.force && !retention => {
             log::info!("no cleanup pending");
             return Ok(CleanupReport::default());
         }
@@ -1047,6 +1060,13 @@ pub fn run_cleanup(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<CleanupReport> {
     let sysroot = lock.sysroot();
+    // First the retention housekeeping that mark-good and assess defer off
+    // the boot path: what it removes goes into the stamp, so this very
+    // cleanup deletes its checkout and prunes its objects.
+    let retention = crate::health::finish_retention(lock, cancellable).unwrap_or_else(|e| {
+        log::warn!("retention housekeeping: {e}; cleaning up without it");
+        crate::health::RetentionOutcome::default()
+    });
     let stamp_path = stamp_path(sysroot);
     let raw = match read_stamp_bytes(&stamp_path) {
         Ok(r) => Ok(r),
@@ -1059,7 +1079,10 @@ pub fn run_cleanup(
     let stamp = match &raw {
         Ok(None) if !force => {
             log::info!("no cleanup pending");
-            return Ok(CleanupReport::default());
+            return Ok(CleanupReport {
+                released_pins: retention.released_pins,
+                ..CleanupReport::default()
+            });
         }
         Ok(None) | Err(()) => None,
         Ok(Some(b)) => match parse_stamp(&stamp_path, b) {
@@ -1142,6 +1165,7 @@ pub fn run_cleanup(
         objects_remaining: after.0,
         bytes_remaining: after.1,
         stamp_removed,
+        released_pins: retention.released_pins,
     };
     log::info!(
         "cleanup done: {} deployment(s) removed, {} objects ({} bytes) freed",

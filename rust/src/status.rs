@@ -70,6 +70,11 @@ pub struct Status {
     /// prune, which the next `autocleanup` does. True also for a stamp
     /// that cannot be read (`autocleanup` then reports it as corrupt).
     pub cleanup_pending: bool,
+    /// A trial has ended but stagehand still holds its pins: releasing them
+    /// (and removing the deployment only they kept) is housekeeping that
+    /// mark-good leaves to the next `autocleanup` (or staging). False when
+    /// the health store cannot be read.
+    pub retention_pending: bool,
     /// Commits that failed and are not staged again by themselves.
     pub denylist: Vec<Denied>,
     /// The most recent rollback: from, to, why, when.
@@ -119,6 +124,9 @@ pub fn status(sysroot: &ostree::Sysroot) -> Result<Status> {
     Ok(Status {
         deployments,
         cleanup_pending: cleanup::stamp_exists(sysroot),
+        retention_pending: store
+            .as_ref()
+            .is_some_and(|s| health::retention::pending_in_sysroot(s, sysroot)),
         denylist: store
             .as_ref()
             .map(|s| s.denylist().to_vec())

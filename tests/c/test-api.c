@@ -321,6 +321,8 @@ test_cleanup_null_args (void)
   g_assert_null (stagehand_cleanup_report_get_stamp (NULL));
   CRITICAL ("stagehand_cleanup_report_get_deployments_removed", "report != NULL");
   g_assert_null (stagehand_cleanup_report_get_deployments_removed (NULL));
+  CRITICAL ("stagehand_cleanup_report_get_released_pins", "report != NULL");
+  g_assert_null (stagehand_cleanup_report_get_released_pins (NULL));
   CRITICAL ("stagehand_cleanup_report_get_objects_freed", "report != NULL");
   g_assert_cmpuint (stagehand_cleanup_report_get_objects_freed (NULL), ==, 0);
   CRITICAL ("stagehand_cleanup_report_get_bytes_freed", "report != NULL");
@@ -516,6 +518,8 @@ test_health_null_args (void)
   g_assert_null (stagehand_mark_good_result_get_deployment (NULL));
   CRITICAL ("stagehand_mark_good_result_get_released_pins", "result != NULL");
   g_assert_null (stagehand_mark_good_result_get_released_pins (NULL));
+  CRITICAL ("stagehand_mark_good_result_get_retention_pending", "result != NULL");
+  g_assert_false (stagehand_mark_good_result_get_retention_pending (NULL));
   CRITICAL ("stagehand_mark_bad_result_get_rolled_back_to", "result != NULL");
   g_assert_null (stagehand_mark_bad_result_get_rolled_back_to (NULL));
   CRITICAL ("stagehand_mark_bad_result_get_reboot_needed", "result != NULL");
@@ -603,6 +607,7 @@ test_unloadable_sysroot (void)
     g_assert_false (stagehand_cleanup_report_get_performed (report));
     g_assert_null (stagehand_cleanup_report_get_stamp (report));
     g_assert_null (stagehand_cleanup_report_get_deployments_removed (report)[0]);
+    g_assert_null (stagehand_cleanup_report_get_released_pins (report)[0]);
     g_assert_false (stagehand_run_cleanup (sysroot, FALSE, NULL, &error));
     g_assert_error (error, STAGEHAND_ERROR, STAGEHAND_ERROR_FAILED);
     g_clear_error (&error);

@@ -1217,6 +1217,8 @@ test_health (void)
   g_assert_cmpuint (stagehand_mark_good_result_get_attempts (good), ==, 1);
   g_assert_false (stagehand_mark_good_result_get_undenylisted (good));
   g_assert_cmpuint (strv_len (stagehand_mark_good_result_get_removed (good)), ==, 0);
+  /* No trial was open, so no pin of stagehand's is waiting to be released. */
+  g_assert_false (stagehand_mark_good_result_get_retention_pending (good));
   status = status_of (sysroot);
   d = stagehand_status_get_deployment (status, 0);
   g_assert_cmpint (stagehand_deployment_status_get_health (d), ==, STAGEHAND_HEALTH_STATE_GOOD);
@@ -1610,6 +1612,7 @@ test_cycle_autocleanup (void)
   g_assert_cmpuint (stagehand_cleanup_report_get_objects_remaining (report), ==, objects_after);
   g_assert_cmpuint (stagehand_cleanup_report_get_bytes_remaining (report), ==, bytes_after);
   g_assert_true (stagehand_cleanup_report_get_stamp_removed (report));
+  g_assert_cmpuint (strv_len (stagehand_cleanup_report_get_released_pins (report)), ==, 0);
   /* libostree's own count of the bytes it pruned agrees. */
   freed_size = g_format_size_full (stagehand_cleanup_report_get_bytes_freed (report), G_FORMAT_SIZE_DEFAULT);
   freed_message = g_strdup_printf ("Freed objects: %s\n", freed_size);

@@ -505,6 +505,7 @@ void test_cleanup_stamp() {
   g_assert_true(report.performed);
   g_assert_true(report.stamp_removed);
   g_assert_true(report.stamp.kind == CleanupStampKind::None);
+  g_assert_cmpuint(report.released_pins.size(), ==, 0);
   g_assert_false(g_file_test(CLEANUP_STAMP, G_FILE_TEST_EXISTS));
 
   // A real one: stage 2.0, then the shutdown steps the units run around
@@ -676,6 +677,8 @@ void test_health() {
   auto good = stagehand::mark_good(*sysroot, *defaults);
   g_assert_true(good.previous == HealthState::GoodFallback);
   g_assert_cmpuint(good.attempts, ==, 1);
+  // No trial was open: no pin of stagehand's waits to be released.
+  g_assert_false(good.retention_pending);
   status = stagehand::status(*sysroot);
   g_assert_true(status.deployments[0].health == HealthState::Good);
 

@@ -298,10 +298,15 @@ pub mod ffi {
         attempts: u32,
         /// Its commit was on the denylist and came off it.
         undenylisted: bool,
-        /// Retention pins released.
+        /// Retention pins this call released: always empty, mark_good()
+        /// leaves that to the cleanup (see retention_pending).
         released_pins: Vec<DeploymentId>,
-        /// Deployments removed because only a released pin kept them.
+        /// Deployments this call removed: always empty, as released_pins.
         removed: Vec<DeploymentId>,
+        /// The trial's pins are still held: the next autocleanup() /
+        /// run_cleanup() (or staging) releases them and removes the
+        /// deployment only they kept.
+        retention_pending: bool,
     }
 
     /// What mark_bad() did. Empty ids (`stateroot` empty) mean "none".
@@ -617,6 +622,9 @@ pub mod ffi {
         bytes_remaining: u64,
         /// Whether the stamp was removed (it is kept when it changed meanwhile).
         stamp_removed: bool,
+        /// Pins of an ended trial released first (the retention
+        /// housekeeping mark_good() leaves to the cleanup).
+        released_pins: Vec<DeploymentId>,
     }
 
     /// The state of a guarded step's stamp.
@@ -1229,6 +1237,7 @@ fn mark_good_outcome(out: stagehand::health::MarkGoodOutcome) -> ffi::MarkGoodOu
         undenylisted: out.undenylisted,
         released_pins: ids(out.released_pins),
         removed: ids(out.removed),
+        retention_pending: out.retention_pending,
     }
 }
 
@@ -1444,6 +1453,7 @@ fn cleanup_report(r: stagehand::CleanupReport) -> ffi::CleanupReport {
         objects_remaining: r.objects_remaining,
         bytes_remaining: r.bytes_remaining,
         stamp_removed: r.stamp_removed,
+        released_pins: ids(r.released_pins),
     }
 }
 

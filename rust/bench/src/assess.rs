@@ -41,6 +41,18 @@ pub fn inner(step: &str) -> Result<(), String> {
             if !g.blessed {
                 return Err("mark-good did not bless the counter".into());
             }
+            if !g.outcome.retention_pending {
+                return Err("mark-good ended no trial".into());
+            }
+        }
+        "retention" => {
+            // What stagehand-autocleanup.service does first after mark-good
+            // ended a trial (off the boot path): release the two pins, drop
+            // the third deployment (named in the cleanup stamp).
+            let r = stagehand::health::finish_retention(&lock, None).map_err(|e| e.to_string())?;
+            if r.released_pins.len() != 2 || r.removed.len() != 1 {
+                return Err(format!("unexpected retention outcome {r:?}"));
+            }
         }
         "mark-good-later" => {
             let g = ba
@@ -95,8 +107,9 @@ fn step_syncs(m: &Machine<'_>, exe: &str, step: &str) -> (usize, usize) {
 }
 
 /// Wall time and fsyncs of `assess` (early in the boot of the deployment on
-/// trial: counts the boot, reads the counter) and of `mark-good` (the
-/// verdict, the counter blessed, the trial's pins released and the third
+/// trial: counts the boot, reads the counter), of `mark-good` (the verdict,
+/// the counter blessed) and, for information, of the retention housekeeping
+/// mark-good leaves to autocleanup (the trial's pins released, the third
 /// deployment dropped), each from a fresh copy of the same sysroot.
 ///
 /// Peers, on the same GRUB environment block: at every boot greenboot reads
@@ -165,6 +178,9 @@ pub fn bench_boot_assessment(reps: usize) -> Vec<Row> {
     let mut peer_list = Vec::new();
     let mut peer_bless = Vec::new();
     let mut syncs = None;
+    let mut retention_syncs = None;
+    let mut retention = Vec::new();
+    let mut peer_trial_end = Vec::new();
     for i in 0..reps {
         tb.restore_state(&saved);
         let m = tb.boot_default();
@@ -178,10 +194,12 @@ pub fn bench_boot_assessment(reps: usize) -> Vec<Row> {
             // they get their own boot).
             let a = step_syncs(&m, &exe_in, "assess");
             let g = step_syncs(&m, &exe_in, "mark-good");
+            let r = step_syncs(&m, &exe_in, "retention");
             drop(m);
             let m = tb.boot_default();
             let later = step_syncs(&m, &m.host_path(&exe), "mark-good-later");
             syncs = Some((a, g, later));
+            retention_syncs = Some(r);
             drop(m);
             tb.restore_state(&saved);
             let m = tb.boot_default();
@@ -194,6 +212,7 @@ pub fn bench_boot_assessment(reps: usize) -> Vec<Row> {
         }
         assess.push(run("assess"));
         good.push(run("mark-good"));
+        retention.push(run("retention"));
         drop(m);
         let m = tb.boot_default();
         let out = m.ok(&[
@@ -219,8 +238,18 @@ pub fn bench_boot_assessment(reps: usize) -> Vec<Row> {
         assess_proc.push(time(|| {
             m.ok(&[exe_in.as_str(), "__inner", "assess-step", "assess"]);
         }));
+        drop(m);
+        // The same deployment work with the ostree CLI: both pins released,
+        // the third deployment undeployed.
+        tb.restore_state(&saved);
+        let m = tb.boot_default();
+        peer_trial_end.push(time(|| {
+            m.ok(&["ostree", "admin", "pin", "--unpin", "1", "2"]);
+            m.ok(&["ostree", "admin", "undeploy", "2"]);
+        }));
     }
     let ((a_fsync, a_syncfs), (g_fsync, g_syncfs), (l_fsync, l_syncfs)) = syncs.expect("measured");
+    let (r_fsync, r_syncfs) = retention_syncs.expect("measured");
     vec![
         Row {
             name: "boot assessment, 3 deployments (in-process)".into(),
@@ -246,8 +275,19 @@ pub fn bench_boot_assessment(reps: usize) -> Vec<Row> {
             target: Target::Millis(5.0),
             note: format!(
                 "fsyncs {g_fsync} (syncfs/sync {g_syncfs}; minimum 4: store and grubenv, file + dir \
-                 each, plus libostree's for dropping the pinned third deployment); vs greenboot's \
+                 each; the trial's pins are left to autocleanup, next row); vs greenboot's \
                  two grub-editenv runs (no verdict, no pins)"
+            ),
+        },
+        Row {
+            name: "retention after mark-good (autocleanup)".into(),
+            ours: retention,
+            theirs: peer_trial_end,
+            target: Target::Information,
+            note: format!(
+                "information, off the boot path: fsyncs {r_fsync} (syncfs/sync {r_syncfs}); 2 pins \
+                 released, the third deployment stamped and dropped (no prune); vs `ostree admin \
+                 pin --unpin 1 2` + `undeploy 2`"
             ),
         },
         Row {

@@ -83,6 +83,7 @@ fn inner(args: &[String]) -> Result<(), String> {
             if stagehand::cleanup::pending_cleanup_at(root)
                 .map_err(|e| e.to_string())?
                 .is_none()
+                && !root.join(stagehand::health::RETENTION_TRIGGER).exists()
             {
                 return Ok(());
             }
@@ -189,13 +190,20 @@ fn inner(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         Some("assess-step") => assess::inner(args.get(1).ok_or("assess-step assess|mark-good")?),
-        Some("mark-good") => {
+        Some(op @ ("mark-good" | "end-trial" | "retention")) => {
+            // mark-good, the retention housekeeping autocleanup does after
+            // it, or both (the whole end of a trial).
             let sysroot = stagehand::open_sysroot(std::path::Path::new("/"), None)
                 .map_err(|e| e.to_string())?;
             let lock = stagehand::SysrootLock::acquire(&sysroot, Duration::from_secs(60), None)
                 .map_err(|e| e.to_string())?;
-            stagehand::health::mark_good(&lock, &stagehand::HealthOptions::default(), None)
-                .map_err(|e| e.to_string())?;
+            if op != "retention" {
+                stagehand::health::mark_good(&lock, &stagehand::HealthOptions::default(), None)
+                    .map_err(|e| e.to_string())?;
+            }
+            if op != "mark-good" {
+                stagehand::health::finish_retention(&lock, None).map_err(|e| e.to_string())?;
+            }
             Ok(())
         }
         other => Err(format!("unknown inner benchmark {other:?}")),
@@ -362,8 +370,9 @@ struct Figure {
 /// The cleanup stamp, end to end, with the defaults (two known-good
 /// deployments kept during the trial): stage, finalize at "shutdown"
 /// (record, `ostree admin finalize-staged`, stamp; nothing dropped: the
-/// rollback is pinned), reboot, mark-good (the trial ends: the deployment
-/// only the pin kept is removed and named in the stamp), autocleanup.
+/// rollback is pinned), reboot, mark-good and the retention housekeeping
+/// (the trial ends: the deployment only the pin kept is removed and named in
+/// the stamp), autocleanup.
 /// Returns the bytes-reclaimed figure, and times `autocleanup` on a boot
 /// without a stamp against `ostree admin cleanup` (what a unit without the
 /// stamp condition would run on every boot) in the same booted machine.
@@ -385,12 +394,14 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
         m.ok(&[exe_in.as_str(), "__inner", "finalize-stamp"]);
     }
     {
+        // mark-good, and the retention housekeeping autocleanup would do
+        // first, separately, so the figure counts only the prune.
         let m = tb.boot_default();
-        m.ok(&[m.host_path(&exe).as_str(), "__inner", "mark-good"]);
+        m.ok(&[m.host_path(&exe).as_str(), "__inner", "end-trial"]);
     }
     assert!(
         tb.deployment_of(&v0).is_none(),
-        "mark-good removed v0: {:?}",
+        "the end of the trial removed v0: {:?}",
         tb.deployments()
     );
     let live = tb.live_object_set();
@@ -483,12 +494,13 @@ fn bench_cleanup(reps: usize, files: usize) -> (Vec<Row>, Figure) {
 }
 
 /// The end of a trial: v3 booted on trial with v2 and v1 pinned by
-/// stagehand; mark-good records the verdict, releases both pins, names the
-/// deployment only the pin kept in the cleanup stamp, drops it and deletes
-/// its checkout. The ostree CLI does the same deployment work (two unpins,
-/// one undeploy) without a verdict to record; its undeploy also prunes the
-/// repo, which stagehand leaves to the cleanup the stamp schedules (2022.7's
-/// `undeploy` has no option to skip it).
+/// stagehand; mark-good records the verdict, then the retention housekeeping
+/// (which autocleanup runs after mark-good, off the boot path) releases both
+/// pins, names the deployment only the pin kept in the cleanup stamp and
+/// drops it. The ostree CLI does the same deployment work (two unpins, one
+/// undeploy) without a verdict to record; its undeploy also deletes the
+/// checkout and prunes the repo, which stagehand leaves to the cleanup the
+/// stamp schedules (2022.7's `undeploy` has no option to skip them).
 fn bench_trial_end(reps: usize) -> Row {
     let mut tb = Testbed::new();
     let exe = std::env::current_exe().unwrap();
@@ -513,7 +525,7 @@ fn bench_trial_end(reps: usize) -> Row {
         let m = tb.boot_default();
         let exe_in = m.host_path(&exe);
         ours.push(time(|| {
-            m.ok(&[exe_in.as_str(), "__inner", "mark-good"]);
+            m.ok(&[exe_in.as_str(), "__inner", "end-trial"]);
         }));
         assert_eq!(m.status().len(), 2);
         drop(m);
@@ -526,12 +538,14 @@ fn bench_trial_end(reps: usize) -> Row {
         assert_eq!(m.status().len(), 2);
     }
     Row {
-        name: "end of a trial: mark-good, 2 unpins, 1 drop + checkout".into(),
+        name: "end of a trial: mark-good + retention (2 unpins, 1 drop)".into(),
         ours,
         theirs,
         target: Target::Ratio(1.0),
         note:
-            "vs `ostree admin pin --unpin 1 2` + `undeploy 2` (records no verdict, no stamp, but also prunes)"
+            "own processes; the retention part runs in autocleanup, whose cleanup then deletes the \
+             checkout; vs `ostree admin pin --unpin 1 2` + `undeploy 2` (records no verdict, no \
+             stamp, but also deletes the checkout and prunes)"
                 .into(),
     }
 }

@@ -716,12 +716,14 @@ pub struct StagehandCleanupReport {
     inner: CleanupReport,
     stamp: Option<StagehandCleanupStamp>,
     removed: Strv,
+    released_pins: Strv,
 }
 
 fn report(r: CleanupReport) -> *mut StagehandCleanupReport {
     Box::into_raw(Box::new(StagehandCleanupReport {
         stamp: r.stamp.as_ref().map(StagehandCleanupStamp::new),
         removed: Strv::new(r.deployments_removed.iter().map(|d| d.to_string())),
+        released_pins: Strv::new(r.released_pins.iter().map(|d| d.to_string())),
         inner: r,
     }))
 }
@@ -733,8 +735,12 @@ fn report(r: CleanupReport) -> *mut StagehandCleanupReport {
 /// @error: return location for a #GError, or %NULL
 ///
 /// Run the pending cleanup, what `stagehand-autocleanup.service` does at
-/// boot. Without a stamp this returns at once, having looked at one path
-/// (stagehand_cleanup_report_get_performed() is %FALSE). With one it takes the
+/// boot. Without a stamp and without the retention trigger that
+/// stagehand_mark_good() leaves when it ends a trial (the trial's pins wait to
+/// be released) this returns at once, having looked at two paths
+/// (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the sysroot lock itself, first releases such
+/// pins and removes what only they kept (named in the stamp), then, with a
+/// stamp, it takes the
 /// sysroot lock itself, waiting while an update agent holds it
 /// (%STAGEHAND_ERROR_LOCKED after the timeout, %STAGEHAND_ERROR_CANCELLED
 /// when @cancellable is triggered; the stamp stays either way), and runs
@@ -786,10 +792,11 @@ pub unsafe extern "C" fn stagehand_autocleanup(
 ///
 /// stagehand_autocleanup() for a caller that holds the sysroot lock already
 /// (an update agent that prunes before it pulls): the same cleanup, report
-/// and stamp handling, without taking or releasing the lock. Without a
-/// stamp (and without @force) nothing is done. When nobody holds the sysroot
-/// lock this fails with %STAGEHAND_ERROR_NOT_LOCKED before anything is read
-/// or written. @sysroot is reloaded first if another process changed it.
+/// and stamp handling (and the retention housekeeping first), without taking
+/// or releasing the lock. Without a stamp (and without @force) nothing else is
+/// done. When nobody holds the sysroot lock this fails with
+/// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written. @sysroot is
+/// reloaded first if another process changed it.
 ///
 /// Returns: (transfer full) (nullable): what was done, or %NULL with @error set; free with stagehand_cleanup_report_free()
 #[no_mangle]
@@ -873,6 +880,26 @@ pub unsafe extern "C" fn stagehand_cleanup_report_get_deployments_removed(
         c"stagehand_cleanup_report_get_deployments_removed",
         ptr::null(),
         |call| Ok(call.obj(report, c"report != NULL")?.removed.as_ptr()),
+    )
+}
+
+/// stagehand_cleanup_report_get_released_pins:
+/// @report: a #StagehandCleanupReport
+///
+/// The pins of an ended trial that this run released before cleaning up
+/// (the retention housekeeping stagehand_mark_good() leaves to the
+/// cleanup); a deployment only they kept is among
+/// stagehand_cleanup_report_get_deployments_removed().
+///
+/// Returns: (transfer none) (array zero-terminated=1): their identities, owned by @report
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_cleanup_report_get_released_pins(
+    report: *const StagehandCleanupReport,
+) -> *const *const c_char {
+    infallible(
+        c"stagehand_cleanup_report_get_released_pins",
+        ptr::null(),
+        |call| Ok(call.obj(report, c"report != NULL")?.released_pins.as_ptr()),
     )
 }
 

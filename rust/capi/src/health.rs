@@ -180,6 +180,7 @@ pub struct StagehandMarkGoodResult {
     undenylisted: bool,
     released_pins: Strv,
     removed: Strv,
+    retention_pending: bool,
 }
 
 /// StagehandMarkBadResult:
@@ -224,6 +225,7 @@ impl StagehandMarkGoodResult {
             undenylisted: out.undenylisted,
             released_pins: ids(&out.released_pins),
             removed: ids(&out.removed),
+            retention_pending: out.retention_pending,
         }
     }
 }
@@ -900,7 +902,10 @@ pub unsafe extern "C" fn stagehand_mark_good_result_get_undenylisted(
 /// stagehand_mark_good_result_get_released_pins:
 /// @result: a #StagehandMarkGoodResult
 ///
-/// Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins were released, owned by @result
+/// Always empty: stagehand_mark_good() leaves releasing the trial's pins to
+/// the cleanup (see stagehand_mark_good_result_get_retention_pending()).
+///
+/// Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins this call released, owned by @result
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_mark_good_result_get_released_pins(
     result: *const StagehandMarkGoodResult,
@@ -915,7 +920,9 @@ pub unsafe extern "C" fn stagehand_mark_good_result_get_released_pins(
 /// stagehand_mark_good_result_get_removed:
 /// @result: a #StagehandMarkGoodResult
 ///
-/// Returns: (transfer none) (array zero-terminated=1): the deployments removed because only a released pin kept them, owned by @result
+/// Always empty, as stagehand_mark_good_result_get_released_pins().
+///
+/// Returns: (transfer none) (array zero-terminated=1): the deployments this call removed because only a released pin kept them, owned by @result
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_mark_good_result_get_removed(
     result: *const StagehandMarkGoodResult,
@@ -924,6 +931,32 @@ pub unsafe extern "C" fn stagehand_mark_good_result_get_removed(
         c"stagehand_mark_good_result_get_removed",
         ptr::null(),
         |call| Ok(call.obj(result, c"result != NULL")?.removed.as_ptr()),
+    )
+}
+
+/// stagehand_mark_good_result_get_retention_pending:
+/// @result: a #StagehandMarkGoodResult
+///
+/// Whether the trial's pins are still held. Releasing them (and removing the
+/// deployment only they kept) is housekeeping that stagehand_mark_good()
+/// leaves off the boot path: stagehand_autocleanup() or
+/// stagehand_run_cleanup() does it (`stagehand-autocleanup.service` runs
+/// after mark-good), or else the next staging. Until then there is one more
+/// known-good deployment than needed; nothing is lost if it never happens.
+///
+/// Returns: %TRUE when retention housekeeping is pending
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_mark_good_result_get_retention_pending(
+    result: *const StagehandMarkGoodResult,
+) -> gboolean {
+    infallible(
+        c"stagehand_mark_good_result_get_retention_pending",
+        GFALSE,
+        |call| {
+            Ok(gbool(
+                call.obj(result, c"result != NULL")?.retention_pending,
+            ))
+        },
     )
 }
 

@@ -122,10 +122,15 @@ pub fn finalize_stamp(cli: &crate::Cli, args: &FinalizeStampArgs) -> Result<(), 
 }
 
 pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliError> {
-    // Without a stamp, stop before the sysroot is even opened: this is what
-    // every boot without a finalized update costs (when the unit's condition
-    // does not already skip it).
-    if !args.force && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none() {
+    // Without a stamp or the retention trigger (the pins of an ended trial,
+    // left by mark-good), stop before the sysroot is even opened: this is
+    // what every boot without a finalized update costs (when the unit's
+    // condition does not already skip it).
+    let retention_trigger = cli.sysroot.join(stagehand::health::RETENTION_TRIGGER);
+    if !args.force
+        && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none()
+        && !retention_trigger.exists()
+    {
         if args.json {
             print_json(&CleanupReport::default());
         } else {
@@ -142,6 +147,17 @@ pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliEr
     if args.json {
         print_json(&report);
         return Ok(());
+    }
+    if !report.released_pins.is_empty() {
+        println!(
+            "released stagehand's pins on {} (the trial they protected has ended)",
+            report
+                .released_pins
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if !report.performed {
         println!("no cleanup pending");

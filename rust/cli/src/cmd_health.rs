@@ -1,5 +1,5 @@
 //! Health subcommands: `mark-good`, `mark-bad`, `assess`, `health-deadline`,
-//! `denylist`, `health reset`, and the health part of `status`.
+//! `denylist`, `health reset`, `health retention`, and the health part of `status`.
 //!
 //! `assess`, `mark-good`, `mark-bad` and `health-deadline` go through
 //! [`stagehand::assessment::BootAssessment`]: the configuration file picks
@@ -164,6 +164,15 @@ pub(crate) enum HealthAdmin {
         #[arg(long)]
         json: bool,
     },
+    /// The retention housekeeping mark-good leaves off the boot path: when no
+    /// trial is open, release stagehand's pins and remove the deployment only
+    /// they kept (named in the cleanup stamp; its checkout and objects go with
+    /// the next autocleanup). `autocleanup` does this first by itself.
+    Retention {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn ids(v: &[DeploymentId]) -> String {
@@ -191,13 +200,10 @@ pub(crate) fn run(
                 if out.undenylisted {
                     println!("commit {} is off the denylist", out.deployment.checksum);
                 }
-                if !out.released_pins.is_empty() {
-                    println!("released stagehand's pins on {}", ids(&out.released_pins));
-                }
-                if !out.removed.is_empty() {
+                if out.retention_pending {
                     println!(
-                        "removed {} (only the released pin kept it); the next autocleanup prunes its objects",
-                        ids(&out.removed)
+                        "retention pending: the trial's pins are released by the next \
+                         `stagehand autocleanup` (stagehand-autocleanup.service runs it next)"
                     );
                 }
                 if full.blessed {
@@ -292,10 +298,10 @@ pub(crate) fn run(
                 if !a.disarmed.is_empty() {
                     println!("stopped the boot counter of {}", ids(&a.disarmed));
                 }
-                if !a.verdict.removed.is_empty() {
+                if a.verdict.retention_pending {
                     println!(
-                        "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
-                        ids(&a.verdict.removed)
+                        "retention pending: pins of an ended trial are released by the next \
+                         `stagehand autocleanup`"
                     );
                 }
                 if a.verdict.reboot_needed {
@@ -349,6 +355,25 @@ pub(crate) fn run(
                     }
                     for f in &out.removed_files {
                         println!("deleted {}", f.display());
+                    }
+                }
+            }
+            HealthAdmin::Retention { json } => {
+                let lock = lock(cli, sysroot)?;
+                let out = health::finish_retention(&lock, None)?;
+                if *json {
+                    print_json(&out);
+                } else if out.released_pins.is_empty() && out.removed.is_empty() {
+                    println!("no retention housekeeping pending");
+                } else {
+                    if !out.released_pins.is_empty() {
+                        println!("released stagehand's pins on {}", ids(&out.released_pins));
+                    }
+                    if !out.removed.is_empty() {
+                        println!(
+                            "removed {} (only a released pin kept it); the next autocleanup deletes it and prunes its objects",
+                            ids(&out.removed)
+                        );
                     }
                 }
             }

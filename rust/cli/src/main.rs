@@ -315,6 +315,11 @@ fn print_status(st: &stagehand::Status) {
             "Cleanup pending: a finalized update or a removed deployment left objects to prune (stagehand autocleanup)"
         );
     }
+    if st.retention_pending {
+        println!(
+            "Retention pending: a trial ended; stagehand's pins are released by the next stagehand autocleanup"
+        );
+    }
     for d in &st.deployments {
         let mut flags = Vec::new();
         if d.staged {

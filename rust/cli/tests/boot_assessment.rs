@@ -37,6 +37,7 @@ struct Units {
     record: UnitFile,
     finalize: UnitFile,
     check: UnitFile,
+    autocleanup: UnitFile,
 }
 
 fn units(bindir: &str, check: &str) -> Units {
@@ -53,6 +54,7 @@ fn units(bindir: &str, check: &str) -> Units {
         record: load("stagehand-finalize-record.service.in"),
         finalize: UnitFile::load(OSTREE_FINALIZE_UNIT, &[&s.join(DROPIN)], &subst),
         check: UnitFile::parse("example-health-check.service", &check_text),
+        autocleanup: load("stagehand-autocleanup.service.in"),
     }
 }
 
@@ -160,18 +162,22 @@ fn reboot(tb: &Testbed) -> (GrubChoice, Machine<'_>) {
 
 /// The boot as systemd runs it: assessment early; then the health check;
 /// boot-complete.target is reached only if it passes, and only then
-/// mark-good runs. Returns the assessment's JSON verdict and whether the
+/// mark-good runs; the cleanup unit (ordered after both) last, if its
+/// conditions hold. Returns the assessment's JSON verdict and whether the
 /// boot was marked good.
 fn boot_sequence(m: &Machine<'_>, check: &str) -> (Value, bool) {
     let u = machine_units(m, check);
     run_ok(m, &u.assess, "ExecStart");
     let v = json_in(m, &["assess", "--json"]);
     let checked = m.run_unit(&u.check, "ExecStart");
-    if checked.failed {
-        return (v, false);
+    let good = !checked.failed;
+    if good {
+        run_ok(m, &u.mark_good, "ExecStart");
     }
-    run_ok(m, &u.mark_good, "ExecStart");
-    (v, true)
+    if m.unit_conditions_met(&u.autocleanup) {
+        run_ok(m, &u.autocleanup, "ExecStart");
+    }
+    (v, good)
 }
 
 fn json_in(m: &Machine<'_>, args: &[&str]) -> Value {
@@ -293,7 +299,9 @@ fn bad_update_falls_back_after_its_tries_is_denylisted_and_a_good_one_is_blessed
     assert!(good);
     let j = status_json(&m);
     assert_eq!(dep(&j, &v3)["health"], "good", "{j:#}");
+    // mark-good leaves the pin; the cleanup unit after it released it.
     assert_eq!(dep(&j, &v1)["pinned_by_stagehand"], false, "{j:#}");
+    assert_eq!(j["retention_pending"], false, "{j:#}");
     assert!(m.status().iter().all(|d| !d.pinned), "pin released");
     // Counters cleared, as the real grub-editenv reads them.
     assert_eq!(var(&tb, "boot_success").as_deref(), Some("1"));

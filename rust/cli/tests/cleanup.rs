@@ -246,7 +246,7 @@ fn full_cycle_without_retention_stamps_the_finalized_deployment_and_the_next_boo
 }
 
 #[test]
-fn full_cycle_with_retention_stamps_the_finalization_then_mark_good_names_the_removed_rollback_and_the_cleanup_prunes_exactly_its_objects(
+fn full_cycle_with_retention_stamps_the_finalization_then_the_cleanup_after_mark_good_removes_the_rollback_and_prunes_exactly_its_objects(
 ) {
     let (tb, [v0, v1, v2]) = three_versions(120);
     let v0_id = find(&tb.deployments(), &v0).id();
@@ -280,44 +280,32 @@ fn full_cycle_with_retention_stamps_the_finalization_then_mark_good_names_the_re
         "v0 is still deployed: its objects are live"
     );
 
-    // Reboot into v2; it proves good: the trial ends, the pins go, and v0,
-    // which only stagehand's pin kept, is removed — its checkout at once
-    // (mark-good runs after boot-complete.target), its objects by the
-    // cleanup the stamp now names it for.
+    // Reboot into v2; it proves good: mark-good writes the verdict only.
+    // The autocleanup unit, ordered after it, then ends the trial's
+    // retention — the pins go and v0, which only stagehand's pin kept, is
+    // named in the stamp and dropped — and the same run deletes v0's
+    // checkout and prunes exactly what only v0 used.
     let m = tb.boot(&deps[0]);
     let g: serde_json::Value = serde_json::from_str(&ok_in(&m, &["mark-good", "--json"])).unwrap();
-    assert_eq!(g["removed"][0]["checksum"], v0.as_str(), "{g}");
-    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
-    assert!(
-        !has_checkout(&tb, &v0_id),
-        "the checkout went with mark-good"
+    assert_eq!(g["retention_pending"], true, "{g}");
+    assert!(g["removed"].as_array().unwrap().is_empty(), "{g}");
+    assert_eq!(
+        order(&m.status()),
+        [short(&v2), short(&v1) + "*", short(&v0) + "*"]
     );
-    let s = stamp_text(&tb);
-    assert!(s.starts_with("stagehand-cleanup-stamp 1\n"), "{s}");
-    assert!(
-        s.contains(&format!("\ndeployment {}\n", staged.id())),
-        "the finalization is still pending: {s}"
-    );
-    assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
-    assert!(s.contains("\nremoved-at "), "{s}");
-    assert_eq!(status_json(&m)["cleanup_pending"], true);
-
-    let live = tb.live_object_set();
+    assert!(has_checkout(&tb, &v0_id));
+    assert_eq!(stamp_text(&tb), s, "mark-good does not touch the stamp");
+    assert!(tb
+        .sysroot()
+        .join(stagehand::health::RETENTION_TRIGGER)
+        .exists());
     let before = tb.repo_object_set();
-    let leftover = minus(&before, &live);
-    assert!(
-        leftover.contains_key(&commit_object(&v0)),
-        "v0's objects wait"
-    );
-    assert!(leftover.len() > 120, "{} objects", leftover.len());
-    assert!(minus(&live, &before).is_empty());
-    drop(m);
+    assert!(before.contains_key(&commit_object(&v0)));
 
-    // Next boot: the unit runs and frees exactly what only v0 used.
-    let m = tb.boot_default();
     let run = autocleanup_unit(&m).expect("the stamp makes the unit start");
     assert!(!run.failed, "{}", run.transcript());
     let out = run.transcript();
+    assert!(out.contains("released stagehand's pins on "), "{out}");
     assert!(
         out.contains(&format!(
             "after finalizing {} and removing {v0_id}:",
@@ -325,24 +313,37 @@ fn full_cycle_with_retention_stamps_the_finalization_then_mark_good_names_the_re
         )),
         "{out}"
     );
-    assert!(
-        out.contains(&format!("{} objects", leftover.len())),
-        "reports exactly the leftover objects ({}): {out}",
-        leftover.len()
-    );
     assert!(out.contains(&format!("removed {v0_id}")), "{out}");
+    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
+    assert!(!has_checkout(&tb, &v0_id), "the checkout went with it");
     assert!(!stamp(&tb).exists());
-    assert_eq!(
-        tb.repo_object_set(),
-        live,
-        "nothing leaked, nothing live lost"
+    assert!(!tb
+        .sysroot()
+        .join(stagehand::health::RETENTION_TRIGGER)
+        .exists());
+    let live = tb.live_object_set();
+    let after = tb.repo_object_set();
+    assert_eq!(after, live, "nothing leaked, nothing live lost");
+    let freed = minus(&before, &after);
+    assert!(freed.contains_key(&commit_object(&v0)), "v0's objects went");
+    assert!(freed.len() > 120, "{} objects", freed.len());
+    assert!(minus(&after, &before).is_empty());
+    assert!(
+        out.contains(&format!("{} objects", freed.len())),
+        "reports exactly the freed objects ({}): {out}",
+        freed.len()
     );
     ostree_fsck(&tb);
-    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
+    drop(m);
+
+    // Next boot: nothing pending, the unit does not even start.
+    let m = tb.boot_default();
+    assert!(autocleanup_unit(&m).is_none());
 }
 
 #[test]
-fn with_retention_a_cleanup_before_mark_good_keeps_the_rollback_and_mark_good_stamps_its_removal() {
+fn with_retention_a_cleanup_before_mark_good_keeps_the_rollback_and_the_trigger_makes_the_next_cleanup_remove_it(
+) {
     // The order a real boot has: the cleanup unit starts after basic.target,
     // mark-good only after boot-complete.target.
     let (tb, [v0, v1, v2]) = three_versions(40);
@@ -368,59 +369,63 @@ fn with_retention_a_cleanup_before_mark_good_keeps_the_rollback_and_mark_good_st
     );
     assert!(has_checkout(&tb, &v0_id));
 
-    // mark-good removes v0: a new stamp with no finalization in it, so
-    // format version 2 (an older stagehand reads it as "pending"). A stamp
-    // writer killed before its rename left a temporary file (write_atomic
-    // names it `.<name>.tmp<pid>`): it goes.
+    // mark-good (late, or started by hand after the cleanup ran) ends the
+    // trial: the verdict only; the trigger schedules the housekeeping.
+    ok_in(&m, &["mark-good"]);
+    assert!(!stamp(&tb).exists());
+    let trigger = tb.sysroot().join(stagehand::health::RETENTION_TRIGGER);
+    assert!(trigger.exists());
+    let st = ok_in(&m, &["status"]);
+    assert!(st.starts_with("Retention pending"), "status says so: {st}");
+    drop(m);
+
+    // Next boot: the trigger alone starts the unit. Its housekeeping removes
+    // v0: a new stamp with no finalization in it, so format version 2 (an
+    // older stagehand reads it as "pending"), which the same run acts on. A
+    // stamp writer killed before its rename left a temporary file
+    // (write_atomic names it `.<name>.tmp<pid>`): it goes.
     let dead_writer = tb.sysroot().join("..cleanup.tmp4242");
     let not_ours = tb.sysroot().join("..cleanup.tmp-keep");
     std::fs::write(&dead_writer, b"stagehand-cleanup-stamp 2\nremov").unwrap();
     std::fs::write(&not_ours, b"x").unwrap();
-    ok_in(&m, &["mark-good"]);
+    let m = tb.boot_default();
+    assert!(
+        m.unit_conditions_met(&machine_units(&m).autocleanup),
+        "the unit starts on this boot"
+    );
+    let before = tb.repo_object_set();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
     assert!(
         !dead_writer.exists(),
         "a dead writer's temporary file is removed"
     );
     assert!(not_ours.exists(), "only ..cleanup.tmp<pid> files are");
     std::fs::remove_file(&not_ours).unwrap();
-    let s = stamp_text(&tb);
-    assert!(s.starts_with("stagehand-cleanup-stamp 2\n"), "{s}");
-    assert!(!s.contains("\ndeployment "), "{s}");
-    assert!(s.contains(&format!("\nremoved {v0_id}\n")), "{s}");
-    let live = tb.live_object_set();
-    let leftover = minus(&tb.repo_object_set(), &live);
-    assert!(leftover.contains_key(&commit_object(&v0)));
-    assert!(
-        ok_in(&m, &["status"]).starts_with("Cleanup pending"),
-        "status says so"
-    );
-    drop(m);
-
-    let m = tb.boot_default();
-    assert!(
-        m.unit_conditions_met(&machine_units(&m).autocleanup),
-        "the unit starts on this boot"
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(&ok_in(&m, &["autocleanup", "--json"])).unwrap();
+    assert_eq!(v["released_pins"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["stamp"]["kind"], "removed", "{v}");
     assert_eq!(v["stamp"]["removed"][0]["checksum"], v0.as_str(), "{v}");
     assert_eq!(v["deployments_removed"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["deployments_removed"][0]["checksum"], v0.as_str(), "{v}");
-    assert_eq!(v["objects_freed"], leftover.len() as u64, "{v}");
+    let live = tb.live_object_set();
+    let after = tb.repo_object_set();
+    assert_eq!(after, live, "nothing leaked, nothing live lost");
+    let freed = minus(&before, &after);
+    assert!(freed.contains_key(&commit_object(&v0)));
+    assert_eq!(v["objects_freed"], freed.len() as u64, "{v}");
     assert_eq!(
         v["bytes_freed"],
-        stagehand_testbed::object_bytes(&leftover),
+        stagehand_testbed::object_bytes(&freed),
         "{v}"
     );
     assert_eq!(v["stamp_removed"], true, "{v}");
     assert!(!stamp(&tb).exists());
-    assert_eq!(
-        tb.repo_object_set(),
-        live,
-        "nothing leaked, nothing live lost"
-    );
+    assert!(!trigger.exists());
+    assert!(!has_checkout(&tb, &v0_id));
     ostree_fsck(&tb);
+    drop(m);
+    let m = tb.boot_default();
+    assert!(autocleanup_unit(&m).is_none(), "nothing pending any more");
 }
 
 #[test]
@@ -596,7 +601,8 @@ fn finalization_interrupted_after_unlinking_the_staged_state_leaves_no_stamp() {
 
 /// v2 staged from v1 and finalized by the real units (v0, v1 deployed
 /// before), then v0 gone: without retention finalization drops it; with
-/// retention the reboot into v2 and mark-good remove it. Either way the stamp
+/// retention the reboot into v2, mark-good and the retention housekeeping
+/// remove it. Either way the stamp
 /// names v0 (`dropped` or `removed`) and its objects wait for the cleanup.
 /// Returns with no machine running.
 fn finalized(files: usize, retention: Retention) -> (Testbed, [String; 3]) {
@@ -612,6 +618,8 @@ fn finalized(files: usize, retention: Retention) -> (Testbed, [String; 3]) {
         let m = tb.boot_default();
         assert_eq!(m.booted().checksum, v[2]);
         ok_in(&m, &["mark-good"]);
+        // The housekeeping alone (autocleanup runs it before its prune).
+        ok_in(&m, &["health", "retention"]);
     }
     assert!(tb.deployment_of(&v[0]).is_none());
     let key = match retention {
@@ -633,9 +641,37 @@ fn cleanup_killed_mid_prune_keeps_the_stamp_and_the_next_run_converges() {
         let leftover = minus(&before, &live).len();
         assert!(leftover > 600, "{retention:?}: {leftover} objects to prune");
 
+        // libostree deletes every pruned object with unlinkat(2), after the
+        // checkouts it deletes first (with retention, v0's: the housekeeping
+        // dropped it from the list and left the checkout to the cleanup).
+        // Count the calls of an uninterrupted run on a copy, then kill the
+        // cleanup (SIGKILL, no chance to clean up) halfway into the prune.
+        let saved = tb.save_state();
+        let total: usize = {
+            let m = tb.boot_default();
+            let exe = m.host_path(EXE);
+            m.ok(&[
+                "strace",
+                "-f",
+                "-o",
+                "/run/unlinks",
+                "-e",
+                "trace=unlinkat",
+                exe.as_str(),
+                "autocleanup",
+            ]);
+            m.ok(&["grep", "-c", "unlinkat(", "/run/unlinks"])
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        tb.restore_state(&saved);
+        assert!(total > leftover, "{total} unlinkat calls");
+        let when = format!(
+            "inject=unlinkat:signal=SIGKILL:when={}",
+            total - leftover / 2
+        );
         let m = tb.boot_default();
-        // libostree deletes every pruned object with unlinkat(2); kill the
-        // cleanup (SIGKILL, no chance to clean up) on the 200th such call.
         let exe = m.host_path(EXE);
         let out = m.run(&[
             "strace",
@@ -645,7 +681,7 @@ fn cleanup_killed_mid_prune_keeps_the_stamp_and_the_next_run_converges() {
             "-e",
             "trace=unlinkat",
             "-e",
-            "inject=unlinkat:signal=SIGKILL:when=200",
+            when.as_str(),
             exe.as_str(),
             "autocleanup",
         ]);
@@ -943,9 +979,14 @@ fn units_never_delay_boot_and_record_before_ostree_finalizes() {
     }
     assert!(a.values("Unit", "Requires").is_empty() && a.values("Unit", "RequiredBy").is_empty());
     assert!(has(a, "Before", "shutdown.target") && has(a, "Conflicts", "shutdown.target"));
+    // Either the stamp or the trigger mark-good leaves for the retention
+    // housekeeping starts it (`|`: triggering conditions, any one suffices).
     assert_eq!(
         a.values("Unit", "ConditionPathExists"),
-        [format!("/sysroot/{}", stagehand::cleanup::STAMP_FILE_NAME)]
+        [
+            format!("|/sysroot/{}", stagehand::cleanup::STAMP_FILE_NAME),
+            format!("|/sysroot/{}", stagehand::health::RETENTION_TRIGGER),
+        ]
     );
     assert_eq!(a.value("Service", "Type").as_deref(), Some("oneshot"));
     assert_eq!(
@@ -1026,6 +1067,7 @@ fn two_finalizations_before_a_cleanup_accumulate_in_one_stamp() {
                 let m = tb.boot_default();
                 assert_eq!(m.booted().checksum, v3);
                 ok_in(&m, &["mark-good"]);
+                ok_in(&m, &["health", "retention"]);
                 let s = stamp_text(&tb);
                 assert!(s.contains(&format!("\ndeployment testos:{v3}.")), "{s}");
                 for d in [&v0_id, &v1_id] {
@@ -1089,8 +1131,9 @@ fn sealed_stamp(version: u32, lines: &[String]) -> Vec<u8> {
 #[test]
 fn a_stamp_naming_a_deployment_that_still_exists_prunes_only_what_is_unreferenced() {
     // What a crash between writing the stamp and dropping the deployment
-    // leaves (the kill itself is exercised at every system call of
-    // mark-good in tests/health.rs): the stamp names v0, v0 is still listed.
+    // leaves (the kill itself is exercised at every system call of the
+    // retention housekeeping in tests/health.rs): the stamp names v0, v0 is
+    // still listed.
     let (tb, [v0, v1, v2]) = three_versions(40);
     let v0_id = find(&tb.deployments(), &v0).id();
     {
@@ -1128,9 +1171,11 @@ fn a_stamp_naming_a_deployment_that_still_exists_prunes_only_what_is_unreference
     assert!(after.contains_key(&commit_object(&v0)));
     ostree_fsck(&tb);
 
-    // The interrupted operation, run again, finishes: the drop, a new stamp,
-    // and the cleanup that frees v0.
+    // The interrupted operation, run again, finishes: the trial ends, the
+    // housekeeping drops v0 with a new stamp, and the cleanup frees v0.
     ok_in(&m, &["mark-good"]);
+    assert!(tb.deployment_of(&v0).is_some(), "mark-good drops nothing");
+    ok_in(&m, &["health", "retention"]);
     assert!(tb.deployment_of(&v0).is_none());
     assert!(stamp_text(&tb).contains(&format!("\nremoved {v0_id}\n")));
     let live = tb.live_object_set();

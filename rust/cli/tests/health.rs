@@ -130,20 +130,38 @@ fn staging_starts_a_trial_keyed_by_identity_through_finalize_boot_and_mark_good(
     assert_eq!(dep(&j, &v2)["on_trial"], true);
     assert!(dep(&j, &v2)["health_reason"].is_null());
 
-    // mark good -> R on it, F cleared; the trial's pin is released.
+    // mark good -> R on it, F cleared; the trial's pin stays until the
+    // housekeeping (autocleanup) releases it, off the boot path.
     let g = json_in(&m, &["mark-good", "--json"]);
     assert_eq!(g["previous"], "failed");
     assert_eq!(g["attempts"], 1);
-    assert_eq!(g["released_pins"][0]["checksum"], v1.as_str());
+    assert_eq!(g["retention_pending"], true, "{g:#}");
+    assert!(g["released_pins"].as_array().unwrap().is_empty(), "{g:#}");
     let j = status_json(&m);
     assert_eq!(dep(&j, &v2)["health"], "good");
     assert_eq!(dep(&j, &v2)["on_trial"], false);
     assert_eq!(dep(&j, v1)["health"], "good-fallback");
-    assert_eq!(dep(&j, v1)["pinned"], false);
-    assert!(!m.status().iter().any(|d| d.pinned));
+    assert_eq!(dep(&j, v1)["pinned_by_stagehand"], true, "still held");
+    assert_eq!(j["retention_pending"], true);
+    assert!(m.status().iter().any(|d| d.pinned));
     // Idempotent.
-    ok_in(&m, &["mark-good"]);
+    let g = json_in(&m, &["mark-good", "--json"]);
+    assert_eq!(g["retention_pending"], true);
     assert_eq!(status_json(&m)["deployments"], j["deployments"]);
+    // The housekeeping releases the pin (nothing to remove: two deployments).
+    let c = json_in(&m, &["autocleanup", "--json"]);
+    assert_eq!(c["released_pins"][0]["checksum"], v1.as_str(), "{c:#}");
+    let j = status_json(&m);
+    assert_eq!(dep(&j, v1)["pinned"], false);
+    assert_eq!(dep(&j, v1)["pinned_by_stagehand"], false);
+    assert_eq!(j["retention_pending"], false);
+    assert!(!m.status().iter().any(|d| d.pinned));
+    assert!(!tb
+        .sysroot()
+        .join(stagehand::health::RETENTION_TRIGGER)
+        .exists());
+    let g = json_in(&m, &["mark-good", "--json"]);
+    assert_eq!(g["retention_pending"], false);
 
     // The next boot is counted again.
     m.power_off();
@@ -513,33 +531,52 @@ fn retention_keeps_three_during_a_trial_and_two_after_success() {
         }
         let v1_id = d.iter().find(|x| x.checksum == *v1).map(id_of);
         let m = tb.boot(&d[0]);
-        ok_in(&m, &["assess"]);
-        let g = json_in(&m, &["mark-good", "--json"]);
-        assert_eq!(
-            order(&m.status()),
-            vec![short(&v3), short(v2)],
-            "two after success: {g:#}"
-        );
+        let no_keep: &[&str] = if keep { &[] } else { &["--no-keep-known-good"] };
+        ok_in(&m, &[&["assess"], no_keep].concat());
+        let g = json_in(&m, &[&["mark-good", "--json"], no_keep].concat());
+        assert!(g["removed"].as_array().unwrap().is_empty(), "{g:#}");
+        assert_eq!(g["retention_pending"], keep, "{g:#}");
         let stamp = tb.sysroot().join(".cleanup");
+        let trigger = tb.sysroot().join(stagehand::health::RETENTION_TRIGGER);
         if keep {
-            // The deployment only the pin kept is gone from the list and its
-            // checkout with it; the cleanup stamp names it, so the next
-            // autocleanup prunes its objects.
-            let v1_id = v1_id.unwrap();
-            assert_eq!(g["removed"][0]["checksum"], v1.as_str());
+            // The verdict only: the three stay (the two known-good pinned)
+            // until the housekeeping, which the trigger schedules.
+            assert_eq!(
+                order(&m.status()),
+                vec![short(&v3), short(v2) + "*", short(v1) + "*"],
+                "{g:#}"
+            );
+            assert!(trigger.exists());
+            assert!(!stamp.exists());
+            let c = json_in(&m, &["autocleanup", "--json"]);
+            // The deployment only the pin kept is gone from the list, its
+            // checkout with it, and its objects pruned by the same run.
+            let v1_id: stagehand::DeploymentId = v1_id.unwrap().parse().unwrap();
+            let v1_json = serde_json::to_value(&v1_id).unwrap();
+            assert_eq!(c["released_pins"].as_array().unwrap().len(), 2, "{c:#}");
+            assert_eq!(c["performed"], true, "{c:#}");
+            assert_eq!(c["stamp"]["kind"], "removed", "{c:#}");
+            assert_eq!(c["stamp"]["removed"][0], v1_json, "{c:#}");
+            assert_eq!(c["deployments_removed"][0], v1_json, "{c:#}");
+            assert!(c["objects_freed"].as_u64().unwrap() > 0, "{c:#}");
             assert!(!tb
                 .deployment_dirs()
                 .iter()
                 .any(|p| p.to_string_lossy().contains(v1.as_str())));
-            let s = std::fs::read_to_string(&stamp).unwrap();
-            assert!(s.contains(&format!("\nremoved {v1_id}\n")), "{s}");
-            assert_eq!(status_json(&m)["cleanup_pending"], true);
+            assert!(!stamp.exists(), "the cleanup is done");
+            assert!(!trigger.exists());
         } else {
             // Finalization dropped v1 (the test bed's shutdown runs no
-            // stagehand units, so no stamp); mark-good removed nothing.
-            assert!(g["removed"].as_array().unwrap().is_empty(), "{g:#}");
+            // stagehand units, so no stamp); nothing is pending.
             assert!(!stamp.exists());
+            assert!(!trigger.exists());
         }
+        assert_eq!(
+            order(&m.status()),
+            vec![short(&v3), short(v2)],
+            "two after success"
+        );
+        assert_eq!(status_json(&m)["retention_pending"], false);
     }
 }
 
@@ -558,6 +595,7 @@ fn a_pin_set_by_a_person_is_never_touched() {
     m.shutdown();
     let m = tb.boot_default();
     ok_in(&m, &["mark-good"]);
+    ok_in(&m, &["autocleanup"]);
     assert_eq!(
         order(&m.status()),
         vec![short(&v3), short(v2), short(v1) + "*"],
@@ -929,12 +967,15 @@ fn end_state_any_serial(m: &Machine<'_>, any_serial: Option<&str>) -> String {
     )
 }
 
-/// Kill `stagehand args` (run in v3, on trial) before each of its mutating
-/// system calls; after each kill the state must read correctly (`check`),
-/// and running the operation again must end exactly where an uninterrupted
-/// run ends.
+/// Kill `stagehand args` (run in v3, on trial, after the commands `before`)
+/// before each of its mutating system calls; after each kill the state must
+/// read correctly (`check`), and running the operation again must end
+/// exactly where an uninterrupted run ends. `min_points`: fewer kill points
+/// means the trace missed the operation.
 fn every_kill_point_converges(
+    before: &[&[&str]],
     args: &[&str],
+    min_points: usize,
     check: impl Fn(&Value, &[String]) -> Result<(), String>,
 ) {
     let (tb, sums) = v3_on_trial();
@@ -942,11 +983,17 @@ fn every_kill_point_converges(
     let deployed: Vec<String> = tb.deployments().iter().map(id_of).collect();
     let saved = tb.save_state();
     let m = tb.boot(&tb.deployments()[0]);
+    for b in before {
+        ok_in(&m, b);
+    }
     let calls = mutating_calls(&m, args);
     let reference = end_state(&m);
     m.power_off();
     let points = kill_points(&calls);
-    assert!(points.len() > 20, "suspiciously few calls: {calls:?}");
+    assert!(
+        points.len() >= min_points,
+        "suspiciously few calls: {calls:?}"
+    );
     eprintln!(
         "{args:?}: {} mutating calls, {} kill points",
         calls.len(),
@@ -955,6 +1002,9 @@ fn every_kill_point_converges(
     for call in points {
         tb.restore_state(&saved);
         let m = tb.boot(&tb.deployments()[0]);
+        for b in before {
+            ok_in(&m, b);
+        }
         let out = run_killed_at(&m, args, call);
         use std::os::unix::process::ExitStatusExt;
         assert!(
@@ -994,9 +1044,11 @@ fn every_kill_point_converges(
     }
 }
 
+/// The verdict alone: the store's atomic replace (and the boot token); no
+/// pin released, nothing removed (that is the retention sweep below).
 #[test]
 fn a_kill_at_every_mutating_syscall_of_mark_good_leaves_a_valid_state() {
-    every_kill_point_converges(&["mark-good"], |j, sums| {
+    every_kill_point_converges(&[], &["mark-good"], 5, |j, sums| {
         let v3 = dep(j, &sums[2]);
         match (v3["health"].as_str(), v3["on_trial"].as_bool()) {
             (Some("failed"), Some(true)) | (Some("good"), Some(false)) => {}
@@ -1005,23 +1057,57 @@ fn a_kill_at_every_mutating_syscall_of_mark_good_leaves_a_valid_state() {
         if !j["denylist"].as_array().unwrap().is_empty() {
             return Err("denylist changed".into());
         }
-        // Never fewer than two known-good deployments listed.
-        let good = j["deployments"]
-            .as_array()
-            .unwrap()
+        // mark-good changes nothing but the store now: all three stay,
+        // both known-good ones pinned by stagehand.
+        let deps = j["deployments"].as_array().unwrap();
+        let pinned = deps
             .iter()
-            .filter(|d| d["health"] == "good" || d["health"] == "good-fallback")
+            .filter(|d| d["pinned_by_stagehand"] == true)
             .count();
-        if good < 2 {
-            return Err(format!("only {good} known-good deployments"));
+        if deps.len() != 3 || pinned != 2 {
+            return Err(format!("{} deployments, {pinned} pinned", deps.len()));
         }
         Ok(())
     });
 }
 
+/// The housekeeping mark-good defers (`autocleanup` runs it first):
+/// releasing the trial's pins (origin rewrites), the stamp naming v1, the
+/// deployment list without it. Killed anywhere, it never leaves fewer than
+/// two known-good deployments, and running it again converges.
+#[test]
+fn a_kill_at_every_mutating_syscall_of_the_retention_housekeeping_leaves_a_valid_state() {
+    every_kill_point_converges(
+        &[&["mark-good"]],
+        &["health", "retention"],
+        20,
+        |j, sums| {
+            let v3 = dep(j, &sums[2]);
+            match (v3["health"].as_str(), v3["on_trial"].as_bool()) {
+                (Some("good"), Some(false)) => {}
+                other => return Err(format!("v3 is {other:?}")),
+            }
+            if !j["denylist"].as_array().unwrap().is_empty() {
+                return Err("denylist changed".into());
+            }
+            // Never fewer than two known-good deployments listed.
+            let good = j["deployments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["health"] == "good" || d["health"] == "good-fallback")
+                .count();
+            if good < 2 {
+                return Err(format!("only {good} known-good deployments"));
+            }
+            Ok(())
+        },
+    );
+}
+
 #[test]
 fn a_kill_at_every_mutating_syscall_of_mark_bad_leaves_a_valid_state() {
-    every_kill_point_converges(&["mark-bad", "--reason", "boom"], |j, sums| {
+    every_kill_point_converges(&[], &["mark-bad", "--reason", "boom"], 20, |j, sums| {
         let v3 = dep(j, &sums[2]);
         let denied = j["denylist"]
             .as_array()

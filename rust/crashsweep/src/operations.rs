@@ -87,6 +87,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "v2 booted, its BLS entry counted (`…+0-3.conf`)",
     ),
     ("autocleanup", "booted into v3 after a stamped finalization"),
+    ("autocleanup-retention", "v3 marked good (trial over): the retention mark-good deferred (two pins released, v1 stamped and dropped), then the prune"),
     ("assess", "booted into v3, on trial"),
     (
         "assess-fallback",
@@ -363,6 +364,11 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
                 op
             }
             "autocleanup" => from_v3(name, &[], argv(&["@", "autocleanup"])),
+            "autocleanup-retention" => from_v3(
+                name,
+                &[&["assess"], &["mark-good"]],
+                argv(&["@", "autocleanup"]),
+            ),
             "assess" => from_v3(name, &[], argv(&["@", "assess"])),
             "assess-fallback" => {
                 // The same start as `assess`, but the machine boots v2: the

@@ -26,7 +26,7 @@ pub mod model;
 mod ops;
 #[cfg(test)]
 mod proptests;
-mod retention;
+pub(crate) mod retention;
 pub mod store;
 
 use std::path::Path;
@@ -42,6 +42,7 @@ pub use ops::{
     assess, denylist, denylist_remove, mark_bad, mark_good, read, reset, unfinished_verdict,
     MarkBadOutcome, MarkGoodOutcome, Outcome, ResetOutcome, UnfinishedVerdict, Verdict,
 };
+pub use retention::{finish_retention, retention_pending, RetentionOutcome, RETENTION_TRIGGER};
 pub use store::{store_path, Store};
 
 use crate::error::{IoResultExt, Result};

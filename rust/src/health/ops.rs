@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | staged / deployed | `pending` (before libostree writes), then the entry `U F -` | pins |
 //! | booted (in [`assess`] and [`mark_good`]) | `U` cleared, attempts + 1, once per boot | |
-//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | pins released, extra deployment stamped for cleanup, dropped, checkout deleted |
+//! | mark good | `R` set on the booted one, cleared on the others, `F` cleared | nothing: the pins are released later by [`super::finish_retention`] |
 //! | mark bad | `F` + reason, commit denylisted, rollback recorded | new default, pins released |
 //! | assess, fallback | each deployment that did not boot: as mark bad | booted one made default |
 //!
@@ -20,7 +20,9 @@
 use serde::Serialize;
 
 use super::model::{Entry, Pending, State, Trigger};
-use super::retention::{known_good, make_default, reconcile, trial_open, Removal, View};
+use super::retention::{
+    known_good, make_default, pending_in, reconcile, set_trigger, trial_open, Housekeeping, View,
+};
 use super::store::{self, now, sanitize_reason, Store};
 use super::{boot_token, BootEvidence, HealthOptions};
 use crate::error::{Error, GlibResultExt, Result};
@@ -72,23 +74,32 @@ pub struct MarkGoodOutcome {
     pub attempts: u32,
     /// Its commit was on the denylist (staged again explicitly) and came off it.
     pub undenylisted: bool,
-    /// Pins stagehand released because no trial is open any more.
+    /// Pins this call released. Always empty since mark-good defers the
+    /// release (see `retention_pending`); kept so callers built against the
+    /// earlier behaviour still read a valid, if empty, list.
     pub released_pins: Vec<DeploymentId>,
-    /// Deployments removed because only a released pin kept them: named in
-    /// the cleanup stamp (the next cleanup prunes their objects), their
-    /// checkouts already deleted.
+    /// Deployments this call removed. Always empty, as `released_pins`.
     pub removed: Vec<DeploymentId>,
+    /// The trial's pins are still held: retention housekeeping (releasing
+    /// them and removing the deployment only they kept) is pending, for
+    /// [`crate::autocleanup`] / [`super::finish_retention`], or the next
+    /// staging.
+    pub retention_pending: bool,
     /// Entries whose `N Y Y` flags were repaired by this write.
     pub repaired: Vec<DeploymentId>,
 }
 
 /// Mark the booted deployment good: Recent set on it and cleared on every
-/// other one, Failed (and Untested) cleared — one atomic store write. Then
-/// the pins of the trial are released and a deployment only they kept is
-/// dropped, leaving two known-good deployments: it is named in the cleanup
-/// stamp first (the next [`crate::autocleanup`] prunes its objects), and its
-/// checkout is deleted at once (mark-good runs after `boot-complete.target`,
-/// off the boot path).
+/// other one, Failed (and Untested) cleared — one atomic store write, the
+/// only durable change (two fsyncs).
+///
+/// The trial's pins are *not* released here: that is housekeeping (two
+/// origin rewrites and a deployment-list write, tens of milliseconds) that
+/// protects nothing, so it is left to [`super::finish_retention`], which
+/// [`crate::autocleanup`] runs after mark-good. `retention_pending` in the
+/// result says so, and the trigger file [`super::RETENTION_TRIGGER`] lets
+/// `stagehand-autocleanup.service` start. If the default deployment has a
+/// failure verdict, it still gives way to the newest known-good one here.
 ///
 /// Idempotent. A deployment with a failure verdict whose commit is still
 /// denylisted is refused with [`Error::Denylisted`]: remove it from the
@@ -134,15 +145,20 @@ pub fn mark_good(
     }
     store.save(sysroot)?;
     log::info!("marked {id} good");
-    // After boot-complete.target: the dropped deployment's checkout goes now.
-    let rec = reconcile(lock, &mut store, opts, Removal::Now, cancellable)?;
+    // The verdict is durable; releasing the trial's pins is housekeeping.
+    reconcile(lock, &mut store, opts, Housekeeping::Defer, cancellable)?;
+    let retention_pending = pending_in(&store, &View::of(sysroot));
+    if retention_pending {
+        set_trigger(sysroot);
+    }
     Ok(MarkGoodOutcome {
         deployment: id,
         previous,
         attempts,
         undenylisted,
-        released_pins: rec.released,
-        removed: rec.removed,
+        released_pins: Vec::new(),
+        removed: Vec::new(),
+        retention_pending,
         repaired,
     })
 }
@@ -274,7 +290,7 @@ pub fn mark_bad(
         }
     }
     // Possibly early at boot (a failing health check): only the stamp.
-    let rec = reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
+    let rec = reconcile(lock, &mut store, opts, Housekeeping::Release, cancellable)?;
 
     let view = View::of(sysroot);
     let booted_failed = view.booted.is_some_and(|b| {
@@ -383,10 +399,14 @@ pub struct Verdict {
     pub reboot_needed: bool,
     /// Entries whose `N Y Y` flags were repaired.
     pub repaired: Vec<DeploymentId>,
-    /// Deployments removed because only a released pin kept them (finishing
-    /// an interrupted trial end). Named in the cleanup stamp; their
-    /// checkouts and objects go with the next cleanup.
+    /// Deployments removed because only a released pin kept them. Always
+    /// empty since assess defers retention housekeeping (see
+    /// `retention_pending`); kept for callers of the earlier behaviour.
     pub removed: Vec<DeploymentId>,
+    /// No trial is open and stagehand still holds pins: retention
+    /// housekeeping is pending, for [`crate::autocleanup`] /
+    /// [`super::finish_retention`] (or the next staging).
+    pub retention_pending: bool,
     /// One sentence for people.
     pub message: String,
 }
@@ -399,7 +419,9 @@ pub struct Verdict {
 /// Only [`BootEvidence::Fallback`] marks them failed and denylists them (one
 /// atomic write with a rollback record) and makes the booted deployment the
 /// default again; a manual choice or no evidence marks nothing. Also finishes
-/// whatever an interrupted transition left (order, pins).
+/// what an interrupted transition left that matters for the boot (a failed
+/// default gives way, a trial gets its pins); releasing pins a trial no
+/// longer needs is left to [`super::finish_retention`] (`retention_pending`).
 pub fn assess(
     lock: &SysrootLock,
     evidence: &BootEvidence,
@@ -478,8 +500,13 @@ pub fn assess(
     if outcome == Outcome::FellBack {
         make_default(lock, &store, &booted, cancellable)?;
     }
-    // Early at boot: removals only go into the stamp.
-    let rec = reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
+    // Early at boot: pins are set if a trial needs them, never released
+    // (that is housekeeping for autocleanup, which runs after assess).
+    let rec = reconcile(lock, &mut store, opts, Housekeeping::Defer, cancellable)?;
+    let retention_pending = pending_in(&store, &View::of(sysroot));
+    if retention_pending {
+        set_trigger(sysroot);
+    }
 
     let view = View::of(sysroot);
     let default = view.default_index().map(|d| view.ids[d].clone());
@@ -517,6 +544,7 @@ pub fn assess(
         reboot_needed,
         repaired,
         removed: rec.removed,
+        retention_pending,
         message,
     })
 }
@@ -682,7 +710,7 @@ pub(crate) fn stage_begin(
         since: now(),
     }));
     store.save(sysroot)?;
-    reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
+    reconcile(lock, &mut store, opts, Housekeeping::Release, cancellable)?;
     Ok(())
 }
 
@@ -708,7 +736,7 @@ pub(crate) fn stage_end(
         }
     }
     store.save(sysroot)?;
-    reconcile(lock, &mut store, opts, Removal::Deferred, cancellable)?;
+    reconcile(lock, &mut store, opts, Housekeeping::Release, cancellable)?;
     Ok(())
 }
 
@@ -724,7 +752,7 @@ pub(crate) fn after_unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancel
                 lock,
                 &mut store,
                 &HealthOptions::new().keep_known_good(false),
-                Removal::Deferred,
+                Housekeeping::Release,
                 cancellable,
             )?;
         }

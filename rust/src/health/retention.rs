@@ -26,6 +26,26 @@
 //! forgotten last, so an interruption anywhere resumes at the next operation
 //! instead of leaking a pin.
 //!
+//! # Housekeeping, off the boot path
+//!
+//! Releasing is housekeeping: it protects nothing, it only gives space back.
+//! It costs two origin-file rewrites and a deployment-list write (a new
+//! bootloader configuration, the boot-version swap, `syncfs`): tens of
+//! milliseconds, against about one for the verdict itself. So the verdicts
+//! that run on the boot path — [`super::assess`] and [`super::mark_good`] —
+//! never release ([`Housekeeping::Defer`]): they write the verdict, keep
+//! every pin, and leave the release to [`finish_retention`], which
+//! `stagehand autocleanup` runs (its unit is ordered after mark-good; see
+//! [`RETENTION_TRIGGER`]). Staging, unstaging and mark-bad, which rewrite the
+//! deployment list anyway, release at once ([`Housekeeping::Release`]).
+//!
+//! Deferring loses nothing: until it runs, the pinned deployments are only
+//! one more known-good deployment than needed, and the pin records in the
+//! store say which pins are stagehand's. If it never runs, the next staging
+//! releases them (it computes the pins afresh and releases the ones it no
+//! longer wants), and a pin is never left on a deployment stagehand did not
+//! record.
+//!
 //! # What a removed deployment leaves
 //!
 //! The deployment list is written without a repository prune (a prune walks
@@ -35,15 +55,10 @@
 //! in the cleanup stamp ([`crate::cleanup::record_removed`]), so the next
 //! `autocleanup` prunes them; in that order, a crash in between leaves a
 //! stamp naming a deployment that still exists (harmless), never a dropped
-//! deployment nobody will prune after.
-//!
-//! Its checkout and its kernel in `/boot` go at once when the trial ends
-//! with mark-good ([`Removal::Now`], libostree's `prepare_cleanup`): mark-good
-//! runs after `boot-complete.target`, off the boot path, and removing one
-//! checkout is bounded work. Operations that may run early at boot (assess,
-//! mark-bad from a failing health check) leave that to the cleanup too
-//! ([`Removal::Deferred`]): it runs in the background with idle I/O priority
-//! and never delays boot.
+//! deployment nobody will prune after. Its checkout and its kernel in
+//! `/boot` go with that cleanup too (libostree's full cleanup), which runs
+//! in the background with idle I/O priority and never delays boot; from
+//! `autocleanup` that is the same run.
 
 use super::model::PinRecord;
 use super::store::Store;
@@ -119,17 +134,129 @@ pub(crate) fn trial_open(store: &Store, view: &View) -> bool {
             .any(|id| store.entry(id).is_some_and(|e| e.on_trial()))
 }
 
-/// What happens to the checkout (and `/boot` files) of a deployment that
-/// stagehand removes from the deployment list; its objects always wait for
-/// the cleanup stamp's prune.
+/// Whether [`reconcile`] releases pins the policy no longer wants (and
+/// removes what only they kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Removal {
-    /// Removed at once with libostree's `prepare_cleanup` (no prune): for
-    /// mark-good, which runs after `boot-complete.target`.
-    Now,
-    /// Left to the next cleanup, which the stamp schedules: for operations
-    /// that may run early at boot.
-    Deferred,
+pub(crate) enum Housekeeping {
+    /// Leave them pinned and recorded: for the verdicts on the boot path
+    /// (assess, mark-good), where a release would cost tens of milliseconds
+    /// for space only; [`finish_retention`] does it later.
+    Defer,
+    /// Release them now: for operations that write the deployment list
+    /// anyway (staging, unstaging, mark-bad) and for [`finish_retention`].
+    Release,
+}
+
+/// File whose presence tells systemd that retention housekeeping is
+/// pending (`ConditionPathExists=|` of `stagehand-autocleanup.service`),
+/// relative to the sysroot path (`/sysroot/ostree/stagehand/retention-pending`
+/// on a booted system). Only a trigger: the health store is the
+/// truth ([`retention_pending`]). It is created and removed without fsync —
+/// lost in a power cut, the next staging still releases the pins; left
+/// behind, the cleanup runs once and finds nothing to do.
+pub const RETENTION_TRIGGER: &str = "ostree/stagehand/retention-pending";
+
+fn trigger_path(sysroot: &ostree::Sysroot) -> std::path::PathBuf {
+    super::store::store_path(sysroot)
+        .parent()
+        .expect("the store has a directory")
+        .join("retention-pending")
+}
+
+/// Whether retention housekeeping is pending: no trial is open and
+/// stagehand still holds pins (or an interrupted release left `releasing`
+/// records).
+pub(crate) fn pending_in(store: &Store, view: &View) -> bool {
+    store.pins().iter().any(|p| p.releasing)
+        || (!store.pins().is_empty() && !trial_open(store, view))
+}
+
+/// [`pending_in`] for a store read from `sysroot` (status).
+pub(crate) fn pending_in_sysroot(store: &Store, sysroot: &ostree::Sysroot) -> bool {
+    pending_in(store, &View::of(sysroot))
+}
+
+/// Whether retention housekeeping is pending: one read of the health store,
+/// no lock. [`finish_retention`] (run by [`crate::autocleanup`]) does it.
+pub fn retention_pending(sysroot: &ostree::Sysroot) -> Result<bool> {
+    let store = Store::read(sysroot)?;
+    Ok(pending_in(&store, &View::of(sysroot)))
+}
+
+/// Set the trigger for systemd (see [`RETENTION_TRIGGER`]): an empty file,
+/// no fsync. Failing to create it only delays the housekeeping.
+pub(crate) fn set_trigger(sysroot: &ostree::Sysroot) {
+    let p = trigger_path(sysroot);
+    if let Err(e) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+    {
+        log::warn!(
+            "creating {}: {e}; the pins are released at the next staging",
+            p.display()
+        );
+    }
+}
+
+fn clear_trigger(sysroot: &ostree::Sysroot) {
+    let p = trigger_path(sysroot);
+    match std::fs::remove_file(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("removing {}: {e}", p.display()),
+    }
+}
+
+/// What [`finish_retention`] did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RetentionOutcome {
+    /// Pins stagehand released because no trial is open any more.
+    pub released_pins: Vec<DeploymentId>,
+    /// Deployments removed from the deployment list because only a released
+    /// pin kept them: named in the cleanup stamp first, so the cleanup that
+    /// follows deletes their checkouts and prunes their objects.
+    pub removed: Vec<DeploymentId>,
+}
+
+/// The retention housekeeping the boot-path verdicts defer: when no trial
+/// is open, release the pins stagehand recorded and remove from the
+/// deployment list what only they kept (named in the cleanup stamp first).
+/// Idempotent and crash-safe (the release protocol of [`reconcile`]); does
+/// nothing while a trial is open (staging owns the pins then) or when
+/// nothing is pending. [`crate::run_cleanup`] calls it first, so the same
+/// cleanup prunes what it removed.
+pub fn finish_retention(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<RetentionOutcome> {
+    let sysroot = lock.sysroot();
+    let view = View::of(sysroot);
+    let mut out = RetentionOutcome::default();
+    // A read first: the cleanup that calls this must not move a corrupt
+    // store aside (that is for the health operations, which report it).
+    let peek = Store::read(sysroot)?;
+    if peek.pending().is_none() && !pending_in(&peek, &view) {
+        clear_trigger(sysroot);
+        return Ok(out);
+    }
+    let mut store = Store::load(sysroot)?;
+    if !trial_open(&store, &view) && pending_in(&store, &view) {
+        // No trial is open, so the policy wants no pins whatever the
+        // configuration says.
+        let rec = reconcile(
+            lock,
+            &mut store,
+            &HealthOptions::new().keep_known_good(false),
+            Housekeeping::Release,
+            cancellable,
+        )?;
+        out.released_pins = rec.released;
+        out.removed = rec.removed;
+    }
+    clear_trigger(sysroot);
+    Ok(out)
 }
 
 /// Write the deployment list: the staged deployment (if any) first, then
@@ -221,15 +348,20 @@ pub(crate) struct Reconciled {
 /// 2. the pins match the policy: the two newest known-good deployments while a
 ///    trial is open, none otherwise;
 /// 3. released pins are undone and what only they kept is removed: named in
-///    the cleanup stamp, dropped from the deployment list, and with
-///    [`Removal::Now`] its checkout deleted (see the module docs).
+///    the cleanup stamp and dropped from the deployment list; its checkout
+///    goes with the next cleanup (see the module docs).
+///
+/// With [`Housekeeping::Defer`] steps 2 and 3 only ever add pins: pins the
+/// policy no longer wants stay, recorded, for [`finish_retention`] (and
+/// pins an interrupted release left `releasing` stay as they are).
 pub(crate) fn reconcile(
     lock: &SysrootLock,
     store: &mut Store,
     opts: &HealthOptions,
-    removal: Removal,
+    housekeeping: Housekeeping,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<Reconciled> {
+    let release = housekeeping == Housekeeping::Release;
     let sysroot = lock.sysroot();
     let mut out = Reconciled::default();
 
@@ -282,7 +414,7 @@ pub(crate) fn reconcile(
         }
     }
     for p in store.pins_mut().iter_mut() {
-        if !p.releasing && !desired.contains(&p.deployment) {
+        if release && !p.releasing && !desired.contains(&p.deployment) {
             p.releasing = true;
             changed = true;
         }
@@ -300,7 +432,8 @@ pub(crate) fn reconcile(
             continue;
         }
         let want = !p.releasing;
-        if d.is_pinned() != want {
+        // Deferred: set pins, never take one off.
+        if d.is_pinned() != want && (release || want) {
             sysroot.deployment_set_pinned(d, want).ctx(|| {
                 format!(
                     "{} {}",
@@ -325,7 +458,7 @@ pub(crate) fn reconcile(
     }
 
     // 3. Remove what only a released pin kept, then forget the records.
-    if store.pins().iter().any(|p| p.releasing) {
+    if release && store.pins().iter().any(|p| p.releasing) {
         let view = View::of(sysroot);
         let keep_good: Vec<usize> = known_good(store, &view, &[]).into_iter().take(2).collect();
         let releasing: Vec<DeploymentId> = store
@@ -354,16 +487,6 @@ pub(crate) fn reconcile(
                 out.removed.push(view.ids[i].clone());
             }
             write_order(lock, &view, &order, cancellable)?;
-        }
-        // Also when nothing was dropped just now: an earlier run may have
-        // been interrupted after its drop, before its checkout was gone (the
-        // `releasing` records are forgotten only after this).
-        if removal == Removal::Now {
-            if let Err(e) = sysroot.prepare_cleanup(cancellable) {
-                log::warn!(
-                    "removing dropped deployment directories: {e}; the next cleanup finishes it"
-                );
-            }
         }
         store.pins_mut().retain(|p| !p.releasing);
         store.save(sysroot)?;

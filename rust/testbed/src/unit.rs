@@ -7,7 +7,8 @@
 //! repeating them by hand. Syntax is checked by `systemd-analyze verify`;
 //! this module only interprets what tests need: `[Section]`s, `Key=value`
 //! lines, an empty assignment resetting a list, `Environment=`, `Exec*=`
-//! with the `-` prefix, `$VAR`/`${VAR}` expansion, and `ConditionPathExists=`.
+//! with the `-` prefix, `$VAR`/`${VAR}` expansion, and `ConditionPathExists=`
+//! (with the `|` and `!` prefixes).
 //! Anything fancier (quoting, specifiers, line continuations) panics rather
 //! than being misread.
 
@@ -229,18 +230,32 @@ impl UnitFile {
 }
 
 impl Machine<'_> {
-    /// Whether every `ConditionPathExists=` of the unit holds inside the
-    /// machine (`!` negates). A unit whose conditions fail is skipped by
+    /// Whether the unit's `ConditionPathExists=` conditions hold inside the
+    /// machine, as systemd evaluates them: `!` negates; every plain
+    /// condition must hold, and of the triggering ones (`|` prefix, before
+    /// any `!`) at least one. A unit whose conditions fail is skipped by
     /// systemd without running anything.
     pub fn unit_conditions_met(&self, unit: &UnitFile) -> bool {
-        unit.values("Unit", "ConditionPathExists").iter().all(|c| {
-            let (negate, path) = match c.strip_prefix('!') {
-                Some(p) => (true, p),
+        let mut any_trigger = false;
+        let mut trigger_met = false;
+        for c in unit.values("Unit", "ConditionPathExists") {
+            let (trigger, c) = match c.strip_prefix('|') {
+                Some(rest) => (true, rest),
                 None => (false, c.as_str()),
             };
-            let exists = self.run(&["test", "-e", path]).status.success();
-            exists != negate
-        })
+            let (negate, path) = match c.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, c),
+            };
+            let holds = self.run(&["test", "-e", path]).status.success() != negate;
+            if trigger {
+                any_trigger = true;
+                trigger_met |= holds;
+            } else if !holds {
+                return false;
+            }
+        }
+        !any_trigger || trigger_met
     }
 
     /// Run a unit's `key` commands inside the machine as systemd does: in
