@@ -85,11 +85,14 @@ confirm (OstreeSysroot *sysroot, const char *check, GError **error)
     g_print ("marked good: %s after %u boot(s)\n",
              stagehand_mark_good_result_get_deployment (good),
              stagehand_mark_good_result_get_attempts (good));
-    /* The trial's retention pins are released; a deployment only they kept
-     * is gone now (its objects go at the next cleanup). */
+    /* Releasing the trial's retention pins (and removing a deployment only
+     * they kept) is left to the cleanup after the verdict, off the boot
+     * path: stagehand-autocleanup.service, or stagehand_autocleanup(). */
     removed = stagehand_mark_good_result_get_removed (good);
     for (guint i = 0; removed[i] != NULL; i++)
       g_print ("removed: %s\n", removed[i]);
+    if (stagehand_mark_good_result_get_retention_pending (good))
+      g_print ("retention pending: the cleanup releases the trial's pins\n");
   }
   return TRUE;
 }

@@ -68,10 +68,12 @@ void confirm(OstreeSysroot &sysroot, const char *check) {
   }
   const stagehand::MarkGoodOutcome good = stagehand::mark_good(sysroot, *options);
   std::printf("marked good: %s after %u boot(s)\n", str(good.deployment).c_str(), good.attempts);
-  // The trial's retention pins are released; a deployment only they kept is
-  // gone now (its objects go at the next cleanup).
+  // Releasing the trial's retention pins (and removing a deployment only they
+  // kept) is left to the cleanup after the verdict, off the boot path.
   for (const stagehand::DeploymentId &id : good.removed)
     std::printf("removed: %s\n", str(id).c_str());
+  if (good.retention_pending)
+    std::printf("retention pending: the cleanup releases the trial's pins\n");
 }
 
 void boot_check(OstreeSysroot &sysroot, stagehand::BootEvidence evidence, std::uint32_t tries,

@@ -22,7 +22,7 @@ use stagehand::assessment::{self, Armed, Assessed, BootAssessment, Deadline, Mar
 use stagehand::bootloader::{CounterEvidence, CounterState, Target};
 use stagehand::{config, Config, DeploymentId, HealthOptions, SysrootLock};
 
-use crate::guard::{cstring, fallible, gbool, infallible, opt_ptr, Call, Fail, Strv};
+use crate::guard::{cstring, fallible, free_boxed, gbool, infallible, opt_ptr, Call, Fail, Strv};
 use crate::health::{
     ids, StagehandHealthOptions, StagehandMarkBadResult, StagehandMarkGoodResult, StagehandVerdict,
 };
@@ -233,13 +233,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_new(
 /// Free @assessment. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_boot_assessment_free(assessment: *mut StagehandBootAssessment) {
-    infallible(c"stagehand_boot_assessment_free", (), |_| {
-        if !assessment.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_new.
-            drop(unsafe { Box::from_raw(assessment) });
-        }
-        Ok(())
-    })
+    // SAFETY: assessment is NULL or from Box::into_raw in stagehand_boot_assessment_new.
+    unsafe { free_boxed(c"stagehand_boot_assessment_free", assessment) }
 }
 
 /// stagehand_boot_assessment_get_backend:
@@ -786,13 +781,8 @@ pub unsafe extern "C" fn stagehand_boot_assessment_arm_finalized(
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_boot_assess_result_free(result: *mut StagehandBootAssessResult) {
-    infallible(c"stagehand_boot_assess_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_assess.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_boot_assessment_assess.
+    unsafe { free_boxed(c"stagehand_boot_assess_result_free", result) }
 }
 
 /// stagehand_boot_mark_good_result_free:
@@ -803,13 +793,8 @@ pub unsafe extern "C" fn stagehand_boot_assess_result_free(result: *mut Stagehan
 pub unsafe extern "C" fn stagehand_boot_mark_good_result_free(
     result: *mut StagehandBootMarkGoodResult,
 ) {
-    infallible(c"stagehand_boot_mark_good_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_mark_good.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_boot_assessment_mark_good.
+    unsafe { free_boxed(c"stagehand_boot_mark_good_result_free", result) }
 }
 
 /// stagehand_boot_mark_bad_result_free:
@@ -820,13 +805,8 @@ pub unsafe extern "C" fn stagehand_boot_mark_good_result_free(
 pub unsafe extern "C" fn stagehand_boot_mark_bad_result_free(
     result: *mut StagehandBootMarkBadResult,
 ) {
-    infallible(c"stagehand_boot_mark_bad_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_mark_bad.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_boot_assessment_mark_bad.
+    unsafe { free_boxed(c"stagehand_boot_mark_bad_result_free", result) }
 }
 
 /// stagehand_boot_deadline_result_free:
@@ -837,13 +817,8 @@ pub unsafe extern "C" fn stagehand_boot_mark_bad_result_free(
 pub unsafe extern "C" fn stagehand_boot_deadline_result_free(
     result: *mut StagehandBootDeadlineResult,
 ) {
-    infallible(c"stagehand_boot_deadline_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_deadline.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_boot_assessment_deadline.
+    unsafe { free_boxed(c"stagehand_boot_deadline_result_free", result) }
 }
 
 /// stagehand_arm_result_free:
@@ -852,13 +827,8 @@ pub unsafe extern "C" fn stagehand_boot_deadline_result_free(
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_arm_result_free(result: *mut StagehandArmResult) {
-    infallible(c"stagehand_arm_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_boot_assessment_arm_finalized.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_boot_assessment_arm_finalized.
+    unsafe { free_boxed(c"stagehand_arm_result_free", result) }
 }
 
 fn get<'a, T>(call: &Call, p: *const T) -> Result<&'a T, Fail> {

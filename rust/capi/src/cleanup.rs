@@ -13,7 +13,7 @@ use ostree::ffi::OstreeSysroot;
 use crate::{guint, guint64};
 use stagehand::{CleanupOptions, CleanupReport, CleanupStamp, FinalizeOutcome};
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
+use crate::guard::{cstring, fallible, free_boxed, g_strdup, gbool, infallible, opt_ptr, Strv};
 
 // ------------------------------------------------------------ the stamp ----
 
@@ -190,13 +190,8 @@ pub unsafe extern "C" fn stagehand_pending_cleanup(
 /// #StagehandCleanupReport owns.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_cleanup_stamp_free(stamp: *mut StagehandCleanupStamp) {
-    infallible(c"stagehand_cleanup_stamp_free", (), |_| {
-        if !stamp.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_pending_cleanup.
-            drop(unsafe { Box::from_raw(stamp) });
-        }
-        Ok(())
-    })
+    // SAFETY: stamp is NULL or from Box::into_raw in stagehand_pending_cleanup.
+    unsafe { free_boxed(c"stagehand_cleanup_stamp_free", stamp) }
 }
 
 /// stagehand_cleanup_stamp_get_kind:
@@ -506,13 +501,8 @@ pub unsafe extern "C" fn stagehand_record_finalized(
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_finalize_result_free(result: *mut StagehandFinalizeResult) {
-    infallible(c"stagehand_finalize_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_record_finalized.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_record_finalized.
+    unsafe { free_boxed(c"stagehand_finalize_result_free", result) }
 }
 
 /// stagehand_finalize_result_get_outcome:
@@ -660,13 +650,8 @@ pub unsafe extern "C" fn stagehand_cleanup_options_new() -> *mut StagehandCleanu
 /// Free @options. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_cleanup_options_free(options: *mut StagehandCleanupOptions) {
-    infallible(c"stagehand_cleanup_options_free", (), |_| {
-        if !options.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_cleanup_options_new.
-            drop(unsafe { Box::from_raw(options) });
-        }
-        Ok(())
-    })
+    // SAFETY: options is NULL or from Box::into_raw in stagehand_cleanup_options_new.
+    unsafe { free_boxed(c"stagehand_cleanup_options_free", options) }
 }
 
 /// stagehand_cleanup_options_set_lock_timeout:
@@ -825,13 +810,8 @@ pub unsafe extern "C" fn stagehand_run_cleanup(
 /// Free @report and the stamp it holds. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_cleanup_report_free(report: *mut StagehandCleanupReport) {
-    infallible(c"stagehand_cleanup_report_free", (), |_| {
-        if !report.is_null() {
-            // SAFETY: created by Box::into_raw in report().
-            drop(unsafe { Box::from_raw(report) });
-        }
-        Ok(())
-    })
+    // SAFETY: report is NULL or from Box::into_raw in report().
+    unsafe { free_boxed(c"stagehand_cleanup_report_free", report) }
 }
 
 /// stagehand_cleanup_report_get_performed:

@@ -302,6 +302,23 @@ pub(crate) unsafe fn fallible<T>(
     }
 }
 
+/// The body of every `*_free` function: drop what the library handed out
+/// with `Box::into_raw`, ignoring %NULL, never unwinding into C.
+///
+/// # Safety
+///
+/// `ptr` is NULL, or came from `Box::into_raw` of a `Box<T>` and was not
+/// freed since.
+pub(crate) unsafe fn free_boxed<T>(name: &'static CStr, ptr: *mut T) {
+    infallible(name, (), |_| {
+        if !ptr.is_null() {
+            // SAFETY: the caller's contract.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+        Ok(())
+    })
+}
+
 /// Run the body of an entry point that cannot fail at run time (getters,
 /// setters, `_free`): a failed precondition or a caught panic returns
 /// `on_fail`, the panic logged as a critical.

@@ -13,7 +13,7 @@ use crate::guint;
 use stagehand::health::{self, Denied, Outcome, RollbackRecord, State, Trigger, Verdict};
 use stagehand::{BootEvidence, DeploymentId, HealthOptions};
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Strv};
+use crate::guard::{cstring, fallible, free_boxed, g_strdup, gbool, infallible, opt_ptr, Strv};
 
 /// StagehandHealthState:
 /// @STAGEHAND_HEALTH_STATE_UNTESTED: installed (staged or deployed) and never booted: boot this if available
@@ -309,13 +309,8 @@ pub unsafe extern "C" fn stagehand_health_options_new() -> *mut StagehandHealthO
 /// Free @options. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_health_options_free(options: *mut StagehandHealthOptions) {
-    infallible(c"stagehand_health_options_free", (), |_| {
-        if !options.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_health_options_new.
-            drop(unsafe { Box::from_raw(options) });
-        }
-        Ok(())
-    })
+    // SAFETY: options is NULL or from Box::into_raw in stagehand_health_options_new.
+    unsafe { free_boxed(c"stagehand_health_options_free", options) }
 }
 
 /// stagehand_health_options_set_keep_known_good:
@@ -610,13 +605,8 @@ pub unsafe extern "C" fn stagehand_health_reset(
 /// Free @denylist and its entries. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_denylist_free(denylist: *mut StagehandDenylist) {
-    infallible(c"stagehand_denylist_free", (), |_| {
-        if !denylist.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_denylist_list.
-            drop(unsafe { Box::from_raw(denylist) });
-        }
-        Ok(())
-    })
+    // SAFETY: denylist is NULL or from Box::into_raw in stagehand_denylist_list.
+    unsafe { free_boxed(c"stagehand_denylist_free", denylist) }
 }
 
 /// stagehand_denylist_get_n_entries:
@@ -662,13 +652,8 @@ pub unsafe extern "C" fn stagehand_denylist_get_entry(
 /// #StagehandDenylist are freed with it, never with this.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_denylist_entry_free(entry: *mut StagehandDenylistEntry) {
-    infallible(c"stagehand_denylist_entry_free", (), |_| {
-        if !entry.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_denylist_remove.
-            drop(unsafe { Box::from_raw(entry) });
-        }
-        Ok(())
-    })
+    // SAFETY: entry is NULL or from Box::into_raw in stagehand_denylist_remove.
+    unsafe { free_boxed(c"stagehand_denylist_entry_free", entry) }
 }
 
 /// stagehand_mark_good_result_free:
@@ -677,13 +662,8 @@ pub unsafe extern "C" fn stagehand_denylist_entry_free(entry: *mut StagehandDeny
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_mark_good_result_free(result: *mut StagehandMarkGoodResult) {
-    infallible(c"stagehand_mark_good_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_mark_good.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_mark_good.
+    unsafe { free_boxed(c"stagehand_mark_good_result_free", result) }
 }
 
 /// stagehand_mark_bad_result_free:
@@ -692,13 +672,8 @@ pub unsafe extern "C" fn stagehand_mark_good_result_free(result: *mut StagehandM
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_mark_bad_result_free(result: *mut StagehandMarkBadResult) {
-    infallible(c"stagehand_mark_bad_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_mark_bad.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_mark_bad.
+    unsafe { free_boxed(c"stagehand_mark_bad_result_free", result) }
 }
 
 /// stagehand_verdict_free:
@@ -707,13 +682,8 @@ pub unsafe extern "C" fn stagehand_mark_bad_result_free(result: *mut StagehandMa
 /// Free @verdict. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_verdict_free(verdict: *mut StagehandVerdict) {
-    infallible(c"stagehand_verdict_free", (), |_| {
-        if !verdict.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_assess.
-            drop(unsafe { Box::from_raw(verdict) });
-        }
-        Ok(())
-    })
+    // SAFETY: verdict is NULL or from Box::into_raw in stagehand_assess.
+    unsafe { free_boxed(c"stagehand_verdict_free", verdict) }
 }
 
 /// stagehand_denylist_entry_get_checksum:

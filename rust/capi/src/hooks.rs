@@ -14,7 +14,7 @@ use crate::guint;
 use crate::guint64;
 use stagehand::{hooks, HookEnd, HookOrigin, HookRun};
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr};
+use crate::guard::{cstring, fallible, free_boxed, g_strdup, gbool, infallible, opt_ptr};
 use crate::stage::StagehandStageOptions;
 
 /// StagehandHookOrigin:
@@ -200,13 +200,8 @@ pub unsafe extern "C" fn stagehand_hooks_recover(
 /// Free @report and the #StagehandHookRun it holds. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_hook_report_free(report: *mut StagehandHookReport) {
-    infallible(c"stagehand_hook_report_free", (), |_| {
-        if !report.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_hooks_check.
-            drop(unsafe { Box::from_raw(report) });
-        }
-        Ok(())
-    })
+    // SAFETY: report is NULL or from Box::into_raw in stagehand_hooks_check.
+    unsafe { free_boxed(c"stagehand_hook_report_free", report) }
 }
 
 /// stagehand_hook_report_get_n_hooks:

@@ -16,7 +16,8 @@ use glib::ffi::{gboolean, GError, GFALSE, GTRUE};
 use stagehand::redline::{self, Phase, Replaced, Stamp, Token};
 
 use crate::guard::{
-    check_cancelled, cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Call, Fail,
+    check_cancelled, cstring, fallible, free_boxed, g_strdup, gbool, infallible, opt_ptr, Call,
+    Fail,
 };
 
 /// StagehandGuardPhase:
@@ -386,13 +387,8 @@ pub unsafe extern "C" fn stagehand_guard_file_digest(
 /// that was not committed stays started.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_guard_token_free(token: *mut StagehandGuardToken) {
-    infallible(c"stagehand_guard_token_free", (), |_| {
-        if !token.is_null() {
-            // SAFETY: created by Box::into_raw in token().
-            drop(unsafe { Box::from_raw(token) });
-        }
-        Ok(())
-    })
+    // SAFETY: token is NULL or from Box::into_raw in token().
+    unsafe { free_boxed(c"stagehand_guard_token_free", token) }
 }
 
 /// stagehand_guard_token_get_stamp:
@@ -468,13 +464,8 @@ pub unsafe extern "C" fn stagehand_guard_token_get_replaced_unreadable(
 /// #StagehandGuardToken owns.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_guard_stamp_free(stamp: *mut StagehandGuardStamp) {
-    infallible(c"stagehand_guard_stamp_free", (), |_| {
-        if !stamp.is_null() {
-            // SAFETY: created by Box::into_raw in StagehandGuardStamp::boxed.
-            drop(unsafe { Box::from_raw(stamp) });
-        }
-        Ok(())
-    })
+    // SAFETY: stamp is NULL or from Box::into_raw in StagehandGuardStamp::boxed.
+    unsafe { free_boxed(c"stagehand_guard_stamp_free", stamp) }
 }
 
 /// stagehand_guard_stamp_get_name:

@@ -12,7 +12,7 @@ use ostree::ffi::OstreeSysroot;
 use crate::guint;
 use stagehand::{HealthOptions, HookOptions, Kargs, StageMethod, StageOptions, StageOutcome};
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, Call, Fail};
+use crate::guard::{cstring, fallible, free_boxed, g_strdup, gbool, infallible, Call, Fail};
 
 /// StagehandStageOptions:
 ///
@@ -141,13 +141,8 @@ pub unsafe extern "C" fn stagehand_stage_options_new(
 /// Free @options. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_stage_options_free(options: *mut StagehandStageOptions) {
-    infallible(c"stagehand_stage_options_free", (), |_| {
-        if !options.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_stage_options_new.
-            drop(unsafe { Box::from_raw(options) });
-        }
-        Ok(())
-    })
+    // SAFETY: options is NULL or from Box::into_raw in stagehand_stage_options_new.
+    unsafe { free_boxed(c"stagehand_stage_options_free", options) }
 }
 
 /// stagehand_stage_options_set_stateroot:
@@ -402,13 +397,8 @@ pub unsafe extern "C" fn stagehand_stage(
 /// Free @result. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_stage_result_free(result: *mut StagehandStageResult) {
-    infallible(c"stagehand_stage_result_free", (), |_| {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_stage.
-            drop(unsafe { Box::from_raw(result) });
-        }
-        Ok(())
-    })
+    // SAFETY: result is NULL or from Box::into_raw in stagehand_stage.
+    unsafe { free_boxed(c"stagehand_stage_result_free", result) }
 }
 
 /// stagehand_stage_result_get_stateroot:

@@ -11,7 +11,9 @@ use ostree::ffi::OstreeSysroot;
 use crate::guint;
 use stagehand::DeploymentStatus;
 
-use crate::guard::{cstring, fallible, g_strdup, gbool, infallible, opt_ptr, Call, Fail};
+use crate::guard::{
+    cstring, fallible, free_boxed, g_strdup, gbool, infallible, opt_ptr, Call, Fail,
+};
 use crate::health::{StagehandDenylistEntry, StagehandHealthState, StagehandRollback};
 
 /// StagehandStatus:
@@ -122,13 +124,8 @@ pub unsafe extern "C" fn stagehand_status(
 /// Free @status and the #StagehandDeploymentStatus it holds. %NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_status_free(status: *mut StagehandStatus) {
-    infallible(c"stagehand_status_free", (), |_| {
-        if !status.is_null() {
-            // SAFETY: created by Box::into_raw in stagehand_status.
-            drop(unsafe { Box::from_raw(status) });
-        }
-        Ok(())
-    })
+    // SAFETY: status is NULL or from Box::into_raw in stagehand_status.
+    unsafe { free_boxed(c"stagehand_status_free", status) }
 }
 
 /// stagehand_status_get_n_deployments:
