@@ -298,10 +298,13 @@ impl BootAssessment {
             // exhausted is not the booted entry's: it belongs to the entry
             // the bootloader fell back from.
             let booted_fell_back = self.global() && matches!(state, CounterState::Exhausted { .. });
-            // A rollback onto the booted deployment: a global counter was
-            // armed for the deployment rolled back from (finalized, then
-            // marked bad before its first boot), never for this one.
-            let armed_for_another = self.global() && rolled_back;
+            // A rollback onto the booted deployment, while it is not on
+            // trial: a global counter was armed for the deployment rolled
+            // back from (finalized, then marked bad before its first boot),
+            // never for this one. Read from the store's rollback record, not
+            // only from this call, so a re-run after a kill converges.
+            let armed_for_another = self.global()
+                && (rolled_back || store.last_rollback().is_some_and(|r| r.to == t.id));
             if booted.as_ref() == Some(&t.id)
                 && !store.entry(&t.id).is_some_and(|e| e.concluded_failed())
                 && !booted_fell_back

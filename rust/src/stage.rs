@@ -631,8 +631,8 @@ pub fn unstage(
     let sysroot = lock.sysroot();
     let Some(staged) = sysroot.staged_deployment() else {
         remove_finalization_lock()?;
-        hooks::clear_unvetted()?;
         finish_unstage(lock, cancellable)?;
+        hooks::clear_unvetted()?;
         return Ok(None);
     };
     let id = DeploymentId::of(&staged);
@@ -676,8 +676,7 @@ pub(crate) fn finish_unstage(
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<()> {
     drop_stale_deployment_refs(lock.sysroot(), cancellable)?;
-    health::after_unstage(lock, cancellable);
-    Ok(())
+    health::after_unstage(lock, cancellable)
 }
 
 /// Bring libostree's deployment refs (`ostree/BOOTVERSION/SUBBOOTVERSION/INDEX`,

@@ -341,7 +341,12 @@ pub fn unfinished_verdict(sysroot: &ostree::Sysroot, store: &Store) -> Option<Un
         return None;
     }
     let rollback = view.default_index() == Some(b);
-    let pins_left = !store.pins().is_empty() && !store.entries().any(|e| e.on_trial());
+    // The verdict's own housekeeping (mark-bad releases the trial's pins at
+    // once) is unfinished only if this verdict was the last rollback: pins
+    // left by a deferred mark-good are the cleanup's (retention::pending_in),
+    // and a person who boots an old failed deployment is not an interruption.
+    let last_rollback_from_booted = store.last_rollback().is_some_and(|r| &r.from == id);
+    let pins_left = last_rollback_from_booted && super::retention::pending_in(store, &view);
     (rollback || pins_left).then(|| UnfinishedVerdict {
         deployment: id.clone(),
         rollback,
@@ -742,23 +747,21 @@ pub(crate) fn stage_end(
 
 /// After the staged deployment was removed: its record goes, and when no
 /// trial is left the pins are released.
-pub(crate) fn after_unstage(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) {
+pub(crate) fn after_unstage(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<()> {
     let sysroot = lock.sysroot();
-    let r = (|| {
-        let mut store = Store::load(sysroot)?;
-        store.save(sysroot)?;
-        if !trial_open(&store, &View::of(sysroot)) {
-            reconcile(
-                lock,
-                &mut store,
-                &HealthOptions::new().keep_known_good(false),
-                Housekeeping::Release,
-                cancellable,
-            )?;
-        }
-        Ok::<_, Error>(())
-    })();
-    if let Err(e) = r {
-        log::warn!("updating health records after unstaging: {e}");
+    let mut store = Store::load(sysroot)?;
+    store.save(sysroot)?;
+    if !trial_open(&store, &View::of(sysroot)) {
+        reconcile(
+            lock,
+            &mut store,
+            &HealthOptions::new().keep_known_good(false),
+            Housekeeping::Release,
+            cancellable,
+        )?;
     }
+    Ok(())
 }

@@ -543,12 +543,13 @@ pub(crate) fn remove_unvetted_staged(
         if staged.is_none() && matches!(record, Ok(ref u) if !u.lock_preexisting) {
             stage::remove_finalization_lock()?;
         }
-        clear_unvetted()?;
         if staged.is_none() {
             // An unstage of it may have been killed after libostree dropped
-            // it: its trial's pins and deployment ref are still to go.
+            // it: its trial's pins and deployment ref are still to go. The
+            // record goes last, so a kill in between is recovered again.
             stage::finish_unstage(lock, cancellable)?;
         }
+        clear_unvetted()?;
     }
     Ok(out)
 }
