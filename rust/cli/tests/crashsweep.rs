@@ -6,6 +6,10 @@
 //! (default 1: the middle point and the middle commit point of each
 //! operation); `STAGEHAND_CRASHSWEEP_OPS=stage,unstage` restricts the
 //! operations.
+//!
+//! Keep this the only test in this file: the sweep reaps the orphans of the
+//! agents it kills with `waitpid(-1)` (`crashpoints::adopt_orphans`), which
+//! would steal the children of another test running in the same process.
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! listing each. Needs root.
 //!
 //! `scripts/crashsweep.sh` builds it with the `stagehand` binary and runs it;
-//! `scripts/crashsweep.sh --points full` is the full sweep.
+//! Without `--points` every crash point is tried (the full sweep).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
