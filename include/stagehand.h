@@ -1384,13 +1384,12 @@ void stagehand_cleanup_options_set_force(StagehandCleanupOptions *options,
  * boot. Without a stamp and without the retention trigger that
  * stagehand_mark_good() leaves when it ends a trial (the trial's pins wait to
  * be released) this returns at once, having looked at two paths
- * (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the sysroot lock itself, first releases such
- * pins and removes what only they kept (named in the stamp), then, with a
- * stamp, it takes the
+ * (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the
  * sysroot lock itself, waiting while an update agent holds it
  * (%STAGEHAND_ERROR_LOCKED after the timeout, %STAGEHAND_ERROR_CANCELLED
- * when @cancellable is triggered; the stamp stays either way), and runs
- * libostree's full cleanup (old boot versions, undeployed checkouts,
+ * when @cancellable is triggered; the stamp stays either way), first
+ * releases such pins and removes what only they kept (named in the stamp),
+ * and runs libostree's full cleanup (old boot versions, undeployed checkouts,
  * deployment refs, the repository prune); once the deletions are on disk
  * (`syncfs`) it removes the stamp, durably, if it is still the one that was
  * read. Any interruption leaves the stamp, so the next run converges. A
@@ -1824,9 +1823,14 @@ void stagehand_health_options_set_keep_known_good(StagehandHealthOptions *option
  *
  * Mark the booted deployment good (after `boot-complete.target`): it becomes
  * %STAGEHAND_HEALTH_STATE_GOOD and every other one loses "recent", in one
- * atomic write; its commit comes off the denylist if it was on it; then the
- * trial's pins are released and a deployment only they kept is dropped.
- * Idempotent. A deployment with a failure verdict whose commit is still
+ * atomic write; its commit comes off the denylist if it was on it. That is
+ * the only durable change, so it is cheap at boot: releasing the trial's
+ * pins and dropping a deployment only they kept is left to the cleanup
+ * (stagehand_mark_good_result_get_retention_pending()): call
+ * stagehand_autocleanup() after it, or ship `stagehand-autocleanup.service`,
+ * which the retention trigger starts at boot. If that never runs, nothing is
+ * lost: the pins only keep one more deployment, and stagehand's next
+ * staging or mark-bad releases them. Idempotent. A deployment with a failure verdict whose commit is still
  * denylisted is refused with %STAGEHAND_ERROR_DENYLISTED; on a sysroot that
  * is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
  * %STAGEHAND_ERROR_CORRUPT.
@@ -1887,7 +1891,8 @@ StagehandMarkBadResult *stagehand_mark_bad(OstreeSysroot *sysroot,
  * failed to boot. Only %STAGEHAND_BOOT_EVIDENCE_FALLBACK marks them failed
  * and denylisted and makes the booted one the default again: a person's
  * choice must never denylist an update. Also finishes what an interrupted
- * transition left (order, pins).
+ * transition left (the order of the deployments); releasing pins is left to
+ * the cleanup, as after stagehand_mark_good().
  *
  * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
  * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
@@ -2538,8 +2543,10 @@ StagehandBootMarkBadResult *stagehand_boot_assessment_mark_bad(const StagehandBo
  * The health deadline has passed (the caller decides when; see
  * stagehand_boot_assessment_get_time_remaining()): if the booted deployment
  * is still on trial, mark it bad with the reason "boot-complete.target was
- * not reached within ..." as stagehand_boot_assessment_mark_bad() does;
- * otherwise do nothing. Nothing reboots: with `auto-reboot`,
+ * not reached within ..." as stagehand_boot_assessment_mark_bad() does. If
+ * an earlier run's verdict on it was interrupted before its rollback (the
+ * failed deployment is still the default), finish it the same way, keeping
+ * the recorded reason. Otherwise do nothing. Nothing reboots: with `auto-reboot`,
  * stagehand_boot_mark_bad_result_get_reboot() tells the caller to. With no
  * known-good deployment left this is %STAGEHAND_ERROR_NO_KNOWN_GOOD and
  * nothing changes; on a sysroot that is not booted

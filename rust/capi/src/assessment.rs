@@ -665,8 +665,10 @@ pub unsafe extern "C" fn stagehand_boot_assessment_mark_bad(
 /// The health deadline has passed (the caller decides when; see
 /// stagehand_boot_assessment_get_time_remaining()): if the booted deployment
 /// is still on trial, mark it bad with the reason "boot-complete.target was
-/// not reached within ..." as stagehand_boot_assessment_mark_bad() does;
-/// otherwise do nothing. Nothing reboots: with `auto-reboot`,
+/// not reached within ..." as stagehand_boot_assessment_mark_bad() does. If
+/// an earlier run's verdict on it was interrupted before its rollback (the
+/// failed deployment is still the default), finish it the same way, keeping
+/// the recorded reason. Otherwise do nothing. Nothing reboots: with `auto-reboot`,
 /// stagehand_boot_mark_bad_result_get_reboot() tells the caller to. With no
 /// known-good deployment left this is %STAGEHAND_ERROR_NO_KNOWN_GOOD and
 /// nothing changes; on a sysroot that is not booted

@@ -723,13 +723,12 @@ fn report(r: CleanupReport) -> *mut StagehandCleanupReport {
 /// boot. Without a stamp and without the retention trigger that
 /// stagehand_mark_good() leaves when it ends a trial (the trial's pins wait to
 /// be released) this returns at once, having looked at two paths
-/// (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the sysroot lock itself, first releases such
-/// pins and removes what only they kept (named in the stamp), then, with a
-/// stamp, it takes the
+/// (stagehand_cleanup_report_get_performed() is %FALSE). Otherwise it takes the
 /// sysroot lock itself, waiting while an update agent holds it
 /// (%STAGEHAND_ERROR_LOCKED after the timeout, %STAGEHAND_ERROR_CANCELLED
-/// when @cancellable is triggered; the stamp stays either way), and runs
-/// libostree's full cleanup (old boot versions, undeployed checkouts,
+/// when @cancellable is triggered; the stamp stays either way), first
+/// releases such pins and removes what only they kept (named in the stamp),
+/// and runs libostree's full cleanup (old boot versions, undeployed checkouts,
 /// deployment refs, the repository prune); once the deletions are on disk
 /// (`syncfs`) it removes the stamp, durably, if it is still the one that was
 /// read. Any interruption leaves the stamp, so the next run converges. A

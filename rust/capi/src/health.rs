@@ -343,9 +343,14 @@ pub unsafe extern "C" fn stagehand_health_options_set_keep_known_good(
 ///
 /// Mark the booted deployment good (after `boot-complete.target`): it becomes
 /// %STAGEHAND_HEALTH_STATE_GOOD and every other one loses "recent", in one
-/// atomic write; its commit comes off the denylist if it was on it; then the
-/// trial's pins are released and a deployment only they kept is dropped.
-/// Idempotent. A deployment with a failure verdict whose commit is still
+/// atomic write; its commit comes off the denylist if it was on it. That is
+/// the only durable change, so it is cheap at boot: releasing the trial's
+/// pins and dropping a deployment only they kept is left to the cleanup
+/// (stagehand_mark_good_result_get_retention_pending()): call
+/// stagehand_autocleanup() after it, or ship `stagehand-autocleanup.service`,
+/// which the retention trigger starts at boot. If that never runs, nothing is
+/// lost: the pins only keep one more deployment, and stagehand's next
+/// staging or mark-bad releases them. Idempotent. A deployment with a failure verdict whose commit is still
 /// denylisted is refused with %STAGEHAND_ERROR_DENYLISTED; on a sysroot that
 /// is not booted %STAGEHAND_ERROR_NOT_BOOTED; an unreadable store
 /// %STAGEHAND_ERROR_CORRUPT.
@@ -445,7 +450,8 @@ pub unsafe extern "C" fn stagehand_mark_bad(
 /// failed to boot. Only %STAGEHAND_BOOT_EVIDENCE_FALLBACK marks them failed
 /// and denylisted and makes the booted one the default again: a person's
 /// choice must never denylist an update. Also finishes what an interrupted
-/// transition left (order, pins).
+/// transition left (the order of the deployments); releasing pins is left to
+/// the cleanup, as after stagehand_mark_good().
 ///
 /// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
 /// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.

@@ -410,8 +410,9 @@ public:
   }
 
   // The health deadline passed (the caller decides when): if the booted
-  // deployment is still on trial, mark it bad as mark_bad() does. Nothing
-  // reboots: marked_bad.reboot says whether to. Lock held.
+  // deployment is still on trial, mark it bad as mark_bad() does (or finish
+  // an earlier run's verdict that was interrupted before its rollback).
+  // Nothing reboots: marked_bad.reboot says whether to. Lock held.
   BootDeadline deadline(OstreeSysroot &sysroot, GCancellable *cancellable = nullptr) const {
     return deadline(sysroot, *health_options(), cancellable);
   }
