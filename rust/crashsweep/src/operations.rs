@@ -95,6 +95,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ),
     ("mark-good", "v3 on trial, assessed"),
     ("mark-bad", "v3 on trial, assessed"),
+    ("mark-bad-finalized", "v3 finalized with the GRUB counter armed for it, v2 still booted (no reboot yet): v3 marked bad"),
     (
         "health-deadline",
         "v3 on trial, assessed; the deadline passes (`--now`)",
@@ -387,6 +388,46 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
                 &[&["assess"]],
                 argv(&["@", "mark-bad", "--reason", "boom"]),
             ),
+            "mark-bad-finalized" => {
+                let (tb, sums) = base();
+                let v2 = tb
+                    .deployments()
+                    .into_iter()
+                    .find(|d| d.checksum == sums[1])
+                    .unwrap();
+                let etc = tb.deployment_dir(&v2).join("etc/stagehand");
+                std::fs::create_dir_all(&etc).unwrap();
+                std::fs::write(
+                    etc.join("stagehand.conf"),
+                    "[bootloader]\nbackend = grubenv\n",
+                )
+                .unwrap();
+                let m = tb.boot(&v2);
+                sh.ok(&m, &["stage", &sums[2]]);
+                sh.ok(&m, &["finalize-stamp", "--record"]);
+                assert!(m.finalize().status.success());
+                let armed = sh.ok(&m, &["finalize-stamp"]);
+                assert!(armed.contains("armed"), "{armed}");
+                m.power_off();
+                let args = argv(&[
+                    "@",
+                    "mark-bad",
+                    "--deployment",
+                    &sums[2],
+                    "--reason",
+                    "boom",
+                ]);
+                Op {
+                    name,
+                    start: start(name),
+                    tb,
+                    boot: sums[1].clone(),
+                    prep: vec![],
+                    args,
+                    rerun_codes: vec![],
+                    any_serial: None,
+                }
+            }
             "health-deadline" => from_v3(
                 name,
                 &[&["assess"]],
