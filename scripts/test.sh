@@ -29,8 +29,8 @@ cargo build --workspace --locked
 step "cargo test (unit, integration, booted test beds)"
 cargo test --workspace --locked
 
-step "fuzz smoke: every parser's cargo-fuzz target for a few seconds (docs/reliability.md)"
-sh scripts/fuzz.sh 5
+step "fuzz smoke: every parser's cargo-fuzz target, 200000 inputs from a fixed seed (docs/reliability.md)"
+sh scripts/fuzz.sh --smoke
 
 step "meson: libstagehand-1, header, C++ binding, install, C and C++ tests (GTest/TAP, valgrind)"
 # Reuses the dev build cargo test just made (same target dir and profile):

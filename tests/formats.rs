@@ -264,3 +264,42 @@ mod bootloader_formats {
         }
     }
 }
+
+#[test]
+fn fuzz_regression_an_unknown_number_is_written_back_unchanged() {
+    // The health_store fuzz target found a number, in a field this version
+    // does not know, that read as a double a few ulps off, was written back
+    // as that neighbour and read differently again: the store's unknown
+    // fields drifted with every rewrite. serde_json parses floats exactly
+    // now (float_roundtrip), so a second rewrite is byte-identical.
+    let payloads: [&[u8]; 3] = [
+        b"{\"ers\":{\"ehteriaL\":500000000000000000000000000000000\n\n,\"?\":\"x\"}}",
+        b"{\"future\":0.30000000000000004,\"later\":[1e308,-2.5e-308,123456789012345678901234567890]}",
+        b"{\"future\":18446744073709551615,\"past\":-9223372036854775808}",
+    ];
+    for payload in payloads {
+        let bytes = stagehand::health::store::seal(payload);
+        let store = formats::parse_health_store(&bytes).expect("reads");
+        let once = store.encode().unwrap();
+        let again = formats::parse_health_store(&once).expect("what we write reads back");
+        assert_eq!(
+            again.encode().unwrap(),
+            once,
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    // 64-bit integers are kept exactly.
+    let bytes = stagehand::health::store::seal(payloads[2]);
+    let text = String::from_utf8(
+        formats::parse_health_store(&bytes)
+            .unwrap()
+            .encode()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("18446744073709551615") && text.contains("-9223372036854775808"),
+        "{text}"
+    );
+}
