@@ -481,14 +481,16 @@ impl BootAssessment {
         };
         // An earlier verdict was interrupted before its rollback or its
         // housekeeping: finish it (mark-bad is idempotent and keeps the
-        // recorded reason). Reboot only if the rollback was still to make.
+        // recorded reason). Reboot only if the running system is owed one:
+        // the rollback was still to make, or this boot's assessment made it
+        // (the failed deployment booted as the default).
         log::warn!("{booted} was marked bad by an interrupted run: finishing its verdict");
         let reason = store
             .entry(&booted)
             .and_then(|e| e.reason.clone())
             .unwrap_or_default();
         let mut out = self.mark_bad(lock, Some(&booted), &reason, opts, cancellable)?;
-        out.reboot &= unfinished.rollback;
+        out.reboot &= unfinished.reboot_owed;
         Ok(Deadline::Missed(Box::new(out)))
     }
 

@@ -15,6 +15,7 @@ use common::*;
 use serde_json::Value;
 use stagehand::bootloader::grubenv::{simulate_boot_file, GrubChoice};
 use stagehand::ErrorCode;
+use stagehand_testbed::crashpoints;
 use stagehand_testbed::unit::{ExecRun, UnitFile};
 use stagehand_testbed::{Commit, Deployment, Machine, Testbed};
 
@@ -472,6 +473,146 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     assert_eq!(snapshot(&m), before);
     assert_eq!(std::fs::read(grubenv(&tb)).unwrap(), env_before);
     assert_eq!(dep(&status_json(&m), &v3)["on_trial"], true);
+}
+
+/// The health deadline (with auto-reboot) killed after its verdict is
+/// durable and before the rollback, then a reboot (a watchdog, a person): the
+/// failed deployment boots once more, as the default. Boot assessment makes
+/// the rollback, and the deadline must still reboot into it; before the
+/// reboot-owed note it found the rollback done and left the failed
+/// deployment running until some later reboot. A failed entry picked by hand
+/// is not owed a reboot (`picking_a_failed_entry_by_hand_is_not_rebooted`).
+#[test]
+fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
+    let conf = format!("{CONF}auto-reboot = true\n");
+    let (tb, v1) = setup(&conf);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let (_, m) = reboot(&tb);
+    ok_in(&m, &["stage", &v2]);
+    shutdown(m);
+    let (_, m) = reboot(&tb);
+    assert_eq!(m.booted().checksum, v2);
+    let u = machine_units(&m, "/bin/true");
+    run_ok(&m, &u.assess, "ExecStart");
+
+    drop(m);
+
+    // The deadline's calls (traced from this state in a boot of v2): kill it
+    // at the first one after the store's rename (the verdict is durable,
+    // nothing else has happened).
+    let saved = tb.save_state();
+    let deadline = |m: &Machine<'_>| {
+        m.command(&[
+            m.host_path(EXE).as_str(),
+            "health-deadline",
+            "--now",
+            "--reboot-command",
+            "touch /run/rebooted",
+        ])
+    };
+    let v2_dep = tb.deployment_of(&v2).unwrap();
+    let m = tb.boot(&v2_dep);
+    let traced = crashpoints::trace(deadline(&m));
+    assert!(traced.status.success(), "{}", traced.output());
+    let store_rename = traced
+        .points
+        .iter()
+        .position(|p| {
+            p.syscall.starts_with("rename") && p.detail.ends_with("/ostree/stagehand/health")
+        })
+        .unwrap_or_else(|| panic!("no store rename:\n{}", traced.listing()));
+    drop(m);
+    tb.restore_state(&saved);
+    let m = tb.boot(&v2_dep);
+    let killed = crashpoints::kill_at(deadline(&m), store_rename + 2);
+    assert!(killed.killed_at.is_some(), "{}", killed.output());
+    let j = status_json(&m);
+    assert_eq!(dep(&j, &v2)["health"], "failed", "{j:#}");
+    assert_eq!(
+        m.status()[0].checksum,
+        v2,
+        "killed before the rollback: {}",
+        killed.crash_point().unwrap()
+    );
+    assert!(!m
+        .run(&["test", "-e", "/run/rebooted"])
+        .status
+        .success());
+    drop(m);
+
+    // The reboot: the failed v2 is still the default and boots.
+    let (choice, mut m) = reboot(&tb);
+    assert_eq!(
+        (choice, m.booted().checksum.as_str()),
+        (GrubChoice::Default, v2.as_str())
+    );
+    let u = machine_units(&m, "/bin/true");
+    let r = run_ok(&m, &u.assess, "ExecStart");
+    assert_eq!(
+        checksums(&m.status())[0],
+        v1[..8],
+        "assess rolled back: {}",
+        r.transcript()
+    );
+    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
+    let r = run_ok(&m, &u.deadline, "ExecStart");
+    assert!(
+        stdout(&r).contains("rebooting into the rollback"),
+        "{}",
+        r.transcript()
+    );
+    m.sh("test -e /run/stagehand/rebooted");
+    drop(m);
+    let (choice, m) = reboot(&tb);
+    assert_eq!(
+        (choice, m.booted().checksum.as_str()),
+        (GrubChoice::Default, v1.as_str())
+    );
+    // A boot of the known-good default owes nothing.
+    let u = machine_units(&m, "/bin/true");
+    run_ok(&m, &u.assess, "ExecStart");
+    let r = run_ok(&m, &u.deadline, "ExecStart");
+    assert!(
+        stdout(&r).contains("not on trial: no deadline"),
+        "{}",
+        r.transcript()
+    );
+}
+
+/// A person boots the failed deployment on purpose, from the boot menu
+/// (it is not the default): nothing reboots it away, with auto-reboot on.
+#[test]
+fn picking_a_failed_entry_by_hand_is_not_rebooted() {
+    let conf = format!("{CONF}auto-reboot = true\n");
+    let (tb, v1) = setup(&conf);
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let (_, m) = reboot(&tb);
+    ok_in(&m, &["stage", &v2]);
+    shutdown(m);
+    let (_, m) = reboot(&tb);
+    ok_in(&m, &["mark-bad", "--reason", "test"]);
+    drop(m);
+    let deps = tb.deployments();
+    assert_eq!(deps[0].checksum, v1);
+    let mut m = tb.boot(&deps[1]);
+    assert_eq!(m.booted().checksum, v2);
+    let u = machine_units(&m, "/bin/true");
+    run_ok(&m, &u.assess, "ExecStart");
+    assert!(!m
+        .run(&["test", "-e", stagehand::health::REBOOT_OWED_PATH])
+        .status
+        .success());
+    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
+    let r = run_ok(&m, &u.deadline, "ExecStart");
+    assert!(
+        stdout(&r).contains("not on trial: no deadline"),
+        "{}",
+        r.transcript()
+    );
+    assert!(!m
+        .run(&["test", "-e", "/run/stagehand/rebooted"])
+        .status
+        .success());
 }
 
 #[test]

@@ -107,6 +107,46 @@ pub enum BootEvidence {
     ManualChoice,
 }
 
+/// Where boot assessment notes that *this boot* started the failed default
+/// deployment and assessment rolled it back: a reboot into the rollback is
+/// owed. In `/run`, so the note names this boot only.
+pub const REBOOT_OWED_PATH: &str = "/run/stagehand/reboot-owed";
+
+/// Note that the booted deployment `id` was booted as the default although it
+/// has a failure verdict, so the rollback assessment is about to make leaves
+/// the running system on a failed deployment until the next boot.
+///
+/// This is what an interrupted verdict leaves: a health deadline killed
+/// between its verdict and its rollback, then a reboot, boots the failed
+/// deployment once more. Assessment finishes the rollback, so the deadline
+/// can no longer tell from the deployment order that a reboot is owed; this
+/// note tells it. A person who picks a failed entry in the boot menu boots
+/// it while it is *not* the default, and gets no note. Written before the
+/// rollback it explains, so a kill between the two leaves the note (a re-run
+/// of assess writes it again while the order is unchanged). Atomic, not
+/// fsynced: `/run` does not outlive the boot it describes.
+pub(crate) fn note_reboot_owed(id: &crate::DeploymentId) -> Result<()> {
+    let path = Path::new(REBOOT_OWED_PATH);
+    if reboot_owed().as_ref() == Some(id) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    fsutil::remove_stale_temporaries(path);
+    let tmp = dir.join(format!(".reboot-owed.tmp{}", std::process::id()));
+    std::fs::write(&tmp, format!("{id}\n")).io_ctx("writing", &tmp)?;
+    std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
+    log::warn!("{id} failed before and booted as the default: a reboot into the rollback is owed");
+    Ok(())
+}
+
+/// The deployment [`note_reboot_owed`] named in this boot, if any. A note
+/// that cannot be read or parsed counts as none: it only ever adds a reboot.
+pub(crate) fn reboot_owed() -> Option<crate::DeploymentId> {
+    let text = std::fs::read_to_string(REBOOT_OWED_PATH).ok()?;
+    text.trim().parse().ok()
+}
+
 /// Where the current boot's token lives: `/run` is empty at every boot.
 pub const BOOT_TOKEN_PATH: &str = "/run/stagehand/boot-token";
 

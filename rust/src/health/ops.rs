@@ -323,13 +323,20 @@ pub struct UnfinishedVerdict {
     /// false, only the housekeeping that follows a verdict (releasing the
     /// trial's pins) is missing.
     pub rollback: bool,
+    /// The running system is owed a reboot into the rollback: the rollback is
+    /// still to make, or this boot started the failed deployment as the
+    /// default and boot assessment made the rollback (a verdict interrupted
+    /// before its rollback, then a reboot). A person who picks a failed
+    /// entry in the boot menu is owed nothing.
+    pub reboot_owed: bool,
 }
 
 /// The booted deployment's verdict, if a mark-bad (or a missed deadline)
 /// made it durable and was then interrupted before finishing: the failed
 /// deployment is still the default (the next boot would boot it again), or
-/// the pins stagehand placed for the trial are still held although no
-/// deployment is on trial. Running [`mark_bad`] on it again finishes it
+/// was this boot's default until boot assessment rolled it back (the reboot
+/// into the rollback is still owed), or the pins stagehand placed for the
+/// trial are still held although no deployment is on trial. Running [`mark_bad`] on it again finishes it
 /// (it is idempotent).
 pub fn unfinished_verdict(sysroot: &ostree::Sysroot, store: &Store) -> Option<UnfinishedVerdict> {
     let view = View::of(sysroot);
@@ -341,15 +348,17 @@ pub fn unfinished_verdict(sysroot: &ostree::Sysroot, store: &Store) -> Option<Un
         return None;
     }
     let rollback = view.default_index() == Some(b);
+    let reboot_owed = rollback || super::reboot_owed().as_ref() == Some(id);
     // The verdict's own housekeeping (mark-bad releases the trial's pins at
     // once) is unfinished only if this verdict was the last rollback: pins
     // left by a deferred mark-good are the cleanup's (retention::pending_in),
     // and a person who boots an old failed deployment is not an interruption.
     let last_rollback_from_booted = store.last_rollback().is_some_and(|r| &r.from == id);
     let pins_left = last_rollback_from_booted && super::retention::pending_in(store, &view);
-    (rollback || pins_left).then(|| UnfinishedVerdict {
+    (reboot_owed || pins_left).then(|| UnfinishedVerdict {
         deployment: id.clone(),
         rollback,
+        reboot_owed,
     })
 }
 
@@ -504,6 +513,20 @@ pub fn assess(
     }
     if outcome == Outcome::FellBack {
         make_default(lock, &store, &booted, cancellable)?;
+    }
+    // The booted deployment has a failure verdict and is the default: this
+    // boot started it by default (a verdict interrupted before its rollback,
+    // then a reboot), and reconcile below makes the rollback. Noted first, so
+    // the health deadline still reboots into the rollback once it is made.
+    {
+        let view = View::of(sysroot);
+        let b = view.index_of(&booted).expect("booted is listed");
+        if view.default_index() == Some(b)
+            && store.entry(&booted).is_some_and(|e| e.concluded_failed())
+            && !known_good(&store, &view, &[b]).is_empty()
+        {
+            super::note_reboot_owed(&booted)?;
+        }
     }
     // Early at boot: pins are set if a trial needs them, never released
     // (that is housekeeping for autocleanup, which runs after assess).
