@@ -925,6 +925,24 @@ const StagehandDeploymentStatus *stagehand_status_get_deployment(const Stagehand
 gboolean stagehand_status_get_cleanup_pending(const StagehandStatus *status);
 
 /**
+ * stagehand_status_get_retention_pending:
+ * @status: a #StagehandStatus
+ *
+ * Whether a trial has ended but stagehand still holds its retention pins:
+ * releasing them (and removing the deployment only they kept) is
+ * housekeeping that stagehand_mark_good() and stagehand_assess() leave to
+ * the next stagehand_autocleanup() or stagehand_run_cleanup() (or staging),
+ * whose report names what it released. The same as
+ * stagehand_mark_good_result_get_retention_pending() and
+ * stagehand_verdict_get_retention_pending(), read without the lock: a
+ * daemon that ships no systemd units can check it when it starts. %FALSE
+ * when the health store cannot be read (stagehand_status_get_health_error()).
+ *
+ * Returns: %TRUE when retention housekeeping is pending
+ */
+gboolean stagehand_status_get_retention_pending(const StagehandStatus *status);
+
+/**
  * stagehand_deployment_status_get_stateroot:
  * @deployment: a #StagehandDeploymentStatus
  *
@@ -1892,7 +1910,9 @@ StagehandMarkBadResult *stagehand_mark_bad(OstreeSysroot *sysroot,
  * and denylisted and makes the booted one the default again: a person's
  * choice must never denylist an update. Also finishes what an interrupted
  * transition left (the order of the deployments); releasing pins is left to
- * the cleanup, as after stagehand_mark_good().
+ * the cleanup, as after stagehand_mark_good()
+ * (stagehand_verdict_get_retention_pending(): call stagehand_autocleanup()
+ * after it when no `stagehand-autocleanup.service` does).
  *
  * The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
  * %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
@@ -2129,27 +2149,6 @@ guint stagehand_mark_good_result_get_attempts(const StagehandMarkGoodResult *res
 gboolean stagehand_mark_good_result_get_undenylisted(const StagehandMarkGoodResult *result);
 
 /**
- * stagehand_mark_good_result_get_released_pins:
- * @result: a #StagehandMarkGoodResult
- *
- * Always empty: stagehand_mark_good() leaves releasing the trial's pins to
- * the cleanup (see stagehand_mark_good_result_get_retention_pending()).
- *
- * Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins this call released, owned by @result
- */
-const char *const *stagehand_mark_good_result_get_released_pins(const StagehandMarkGoodResult *result);
-
-/**
- * stagehand_mark_good_result_get_removed:
- * @result: a #StagehandMarkGoodResult
- *
- * Always empty, as stagehand_mark_good_result_get_released_pins().
- *
- * Returns: (transfer none) (array zero-terminated=1): the deployments this call removed because only a released pin kept them, owned by @result
- */
-const char *const *stagehand_mark_good_result_get_removed(const StagehandMarkGoodResult *result);
-
-/**
  * stagehand_mark_good_result_get_retention_pending:
  * @result: a #StagehandMarkGoodResult
  *
@@ -2159,6 +2158,13 @@ const char *const *stagehand_mark_good_result_get_removed(const StagehandMarkGoo
  * stagehand_run_cleanup() does it (`stagehand-autocleanup.service` runs
  * after mark-good), or else the next staging. Until then there is one more
  * known-good deployment than needed; nothing is lost if it never happens.
+ * A daemon that ships no systemd units calls stagehand_autocleanup() when
+ * this is %TRUE.
+ *
+ * stagehand_mark_good() itself never releases a pin nor removes a
+ * deployment: the cleanup reports what it released
+ * (stagehand_cleanup_report_get_released_pins()) and removed
+ * (stagehand_cleanup_report_get_deployments_removed()).
  *
  * Returns: %TRUE when retention housekeeping is pending
  */
@@ -2307,6 +2313,26 @@ const char *stagehand_verdict_get_default(const StagehandVerdict *verdict);
  * Returns: whether the booted deployment has a failure verdict and a known-good default exists: reboot into it
  */
 gboolean stagehand_verdict_get_reboot_needed(const StagehandVerdict *verdict);
+
+/**
+ * stagehand_verdict_get_retention_pending:
+ * @verdict: a #StagehandVerdict
+ *
+ * Whether no trial is open and stagehand still holds retention pins (a
+ * trial ended, by stagehand_mark_good() or by this assessment): releasing
+ * them and removing the deployment only they kept is housekeeping that
+ * stagehand_assess() leaves off the boot path, as stagehand_mark_good()
+ * does. stagehand_autocleanup() or stagehand_run_cleanup() does it and
+ * reports it (stagehand_cleanup_report_get_released_pins(),
+ * stagehand_cleanup_report_get_deployments_removed());
+ * `stagehand-autocleanup.service` runs it at boot when the retention
+ * trigger is set. A daemon that ships no systemd units calls
+ * stagehand_autocleanup() when this is %TRUE. Nothing is lost if it never
+ * happens: the pins keep one more deployment until the next staging.
+ *
+ * Returns: %TRUE when retention housekeeping is pending
+ */
+gboolean stagehand_verdict_get_retention_pending(const StagehandVerdict *verdict);
 
 /**
  * stagehand_verdict_get_message:

@@ -129,17 +129,6 @@ fn verify_held_refuses_a_sysroot_nobody_locked_and_changes_nothing() {
     assert_eq!(e.code(), ErrorCode::NotLocked, "{e}");
     std::fs::remove_file(&lock_file).unwrap();
 
-    // flock() is not the primitive libostree 2022.7 uses (OFD fcntl locks):
-    // libostree does not see it, and neither does the check.
-    let f = std::fs::File::create(&lock_file).unwrap();
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
-    let e = SysrootLock::verify_held(&sysroot, "staging").unwrap_err();
-    assert_eq!(e.code(), ErrorCode::NotLocked, "{e}");
-    // (libostree takes its lock and, releasing it, unlinks the file.)
-    assert!(libostree_finds_lock_free(&tb));
-    assert!(!lock_file.exists());
-    drop(f);
-
     assert_eq!(
         (
             tb.admin(&["status"]),
@@ -186,6 +175,87 @@ fn verify_held_accepts_the_lock_ostree_sysroot_lock_took_and_keeps_it() {
             .code(),
         ErrorCode::NotLocked
     );
+}
+
+/// A holder whose libglnx fell back to `flock()` (a kernel without OFD locks,
+/// or libglnx built without `F_OFD_SETLK`): util-linux `flock(1)` takes
+/// `flock(LOCK_EX)` on `ostree/lock` in another process, exactly the call
+/// libglnx makes then, and the check sees it; so does the caller's own
+/// `flock()` in this process (a lock of another open file description).
+/// Before and after, with nobody holding it, the check still refuses.
+#[test]
+fn verify_held_accepts_a_holder_that_fell_back_to_flock() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let (tb, _) = Testbed::with_deployments(&["1.0"]);
+    let sysroot = open(&tb);
+    let lock_file = tb.sysroot().join("ostree/lock");
+    let not_locked = |why: &str| {
+        let e = SysrootLock::verify_held(&sysroot, "staging").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotLocked, "{why}: {e}");
+        assert!(
+            !stagehand::sysroot::sysroot_lock_is_held(&sysroot).unwrap(),
+            "{why}"
+        );
+    };
+    not_locked("no lock file, no holder");
+
+    // The holder prints once it has the lock and keeps it until its stdin
+    // closes.
+    let mut holder = Command::new("flock")
+        .args(["--exclusive", "--nonblock"])
+        .arg(&lock_file)
+        .args(["sh", "-c", "echo locked; read _"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux flock(1)");
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n", "flock(1) took the lock");
+    // It is an flock() lock: a second flock(1) cannot have it.
+    let contender = Command::new("flock")
+        .args(["--exclusive", "--nonblock", "--conflict-exit-code", "75"])
+        .arg(&lock_file)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert_eq!(contender.code(), Some(75), "the lock is an flock() lock");
+
+    assert!(stagehand::sysroot::sysroot_lock_is_held(&sysroot).unwrap());
+    let lock = SysrootLock::verify_held(&sysroot, "staging").expect("flock() holder seen");
+    drop(lock);
+    // The probe left the holder's lock alone and took nothing of its own.
+    let contender = Command::new("flock")
+        .args(["--exclusive", "--nonblock", "--conflict-exit-code", "75"])
+        .arg(&lock_file)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert_eq!(contender.code(), Some(75), "still held by flock(1)");
+
+    holder.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(holder.wait().unwrap().success());
+    // flock(1) leaves its file behind; a file nobody locks is not a held lock.
+    assert!(lock_file.exists());
+    not_locked("flock(1) released and exited");
+    let free = Command::new("flock")
+        .args(["--exclusive", "--nonblock"])
+        .arg(&lock_file)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(free.success(), "the probe gave its own flock() back");
+
+    // The caller's own flock() in this process, on another description.
+    let f = std::fs::File::open(&lock_file).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    assert!(SysrootLock::verify_held(&sysroot, "staging").is_ok());
+    drop(f);
+    not_locked("the caller's flock() released");
 }
 
 /// The documented limit: the check sees that *someone* holds the lock, not

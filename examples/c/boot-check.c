@@ -78,7 +78,6 @@ confirm (OstreeSysroot *sysroot, const char *check, GError **error)
 
   {
     g_autoptr(StagehandMarkGoodResult) good = stagehand_mark_good (sysroot, NULL, NULL, error);
-    const char *const *removed;
 
     if (good == NULL)
       return FALSE;
@@ -87,10 +86,9 @@ confirm (OstreeSysroot *sysroot, const char *check, GError **error)
              stagehand_mark_good_result_get_attempts (good));
     /* Releasing the trial's retention pins (and removing a deployment only
      * they kept) is left to the cleanup after the verdict, off the boot
-     * path: stagehand-autocleanup.service, or stagehand_autocleanup(). */
-    removed = stagehand_mark_good_result_get_removed (good);
-    for (guint i = 0; removed[i] != NULL; i++)
-      g_print ("removed: %s\n", removed[i]);
+     * path: stagehand-autocleanup.service, or stagehand_autocleanup(), whose
+     * report names what it released and removed (examples/c/autocleanup.c).
+     * A daemon that ships no systemd units calls it when this says so. */
     if (stagehand_mark_good_result_get_retention_pending (good))
       g_print ("retention pending: the cleanup releases the trial's pins\n");
   }

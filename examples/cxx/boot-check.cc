@@ -69,9 +69,10 @@ void confirm(OstreeSysroot &sysroot, const char *check) {
   const stagehand::MarkGoodOutcome good = stagehand::mark_good(sysroot, *options);
   std::printf("marked good: %s after %u boot(s)\n", str(good.deployment).c_str(), good.attempts);
   // Releasing the trial's retention pins (and removing a deployment only they
-  // kept) is left to the cleanup after the verdict, off the boot path.
-  for (const stagehand::DeploymentId &id : good.removed)
-    std::printf("removed: %s\n", str(id).c_str());
+  // kept) is left to the cleanup after the verdict, off the boot path:
+  // stagehand-autocleanup.service, or autocleanup(), whose report names what
+  // it released and removed (examples/cxx/autocleanup.cc). A daemon that
+  // ships no systemd units calls it when this says so.
   if (good.retention_pending)
     std::printf("retention pending: the cleanup releases the trial's pins\n");
 }

@@ -192,23 +192,34 @@ const LOCK_FILE: &str = "ostree/lock";
 /// libostree 2022.7 (`ostree_sysroot_lock()` through libglnx's
 /// `glnx_make_lock_file()`) opens `ostree/lock` relative to the sysroot fd
 /// with `O_CREAT|O_RDWR|O_NOFOLLOW` and takes an exclusive open file
-/// description lock on the whole file (`F_OFD_SETLKW`, `F_WRLCK`); it falls
-/// back to `flock()` only on kernels older than 3.15, which have no OFD
-/// locks. On release it unlinks the file (only the exclusive holder does),
-/// so a missing lock file means nobody holds the lock.
+/// description lock on the whole file (`F_OFD_SETLKW`, `F_WRLCK`). When that
+/// `fcntl()` fails with `EINVAL` (a kernel older than 3.15, which has no OFD
+/// locks) it takes `flock(LOCK_EX)` on the same fd instead; libglnx built
+/// against a libc without `F_OFD_SETLK` always does. On release the exclusive
+/// holder unlinks the file, so a missing lock file means nobody holds the
+/// lock.
 ///
-/// The probe opens a *fresh* open file description of the same file (through
-/// the sysroot's own fd, so it is the same file whatever mount namespace the
-/// caller loaded the sysroot in) and tries a non-blocking whole-file read
-/// lock with `fcntl(F_SETLK)` (rustix's `fcntl_lock`, a traditional POSIX
-/// record lock). Traditional and OFD record locks share one lock table and
-/// conflict with each other even within one process (fcntl(2)), so the
-/// caller's own OFD write lock makes the probe fail with `EAGAIN`; `flock()`
-/// locks would not see it at all. When the probe gets the lock, nobody holds
-/// the sysroot lock: it is released at once (for that instant a concurrent
-/// `ostree_sysroot_try_lock()` elsewhere sees the lock taken, the same as if
-/// another writer had it). Nothing is created or written: the probe opens
-/// read-only and without `O_CREAT`.
+/// On Linux the two kinds of lock are independent (flock(2)): an OFD or
+/// POSIX record lock does not see an `flock()` lock, and the other way
+/// round. So the probe asks both. It opens a *fresh* open file description
+/// of the same file (through the sysroot's own fd, so it is the same file
+/// whatever mount namespace the caller loaded the sysroot in) and tries, non
+/// blocking, shared:
+///
+/// 1. a whole-file read lock with `fcntl(F_SETLK)` (rustix's `fcntl_lock`,
+///    a traditional POSIX record lock). Traditional and OFD record locks
+///    share one lock table and conflict with each other even within one
+///    process (fcntl(2)), so the caller's own OFD write lock makes it fail
+///    with `EAGAIN`;
+/// 2. `flock(LOCK_SH|LOCK_NB)`. `flock()` locks belong to open file
+///    descriptions, so the fresh one conflicts with an exclusive `flock()`
+///    held through any other description, the caller's included
+///    (`EWOULDBLOCK`).
+///
+/// When both succeed, nobody holds the sysroot lock: both are released at
+/// once (for that instant a concurrent `ostree_sysroot_try_lock()` elsewhere
+/// sees the lock taken, the same as if another writer had it). Nothing is
+/// created or written: the probe opens read-only and without `O_CREAT`.
 pub fn sysroot_lock_is_held(sysroot: &ostree::Sysroot) -> Result<bool> {
     use rustix::fs::{FlockOperation, Mode, OFlags};
     use rustix::io::Errno;
@@ -248,17 +259,38 @@ pub fn sysroot_lock_is_held(sysroot: &ostree::Sysroot) -> Result<bool> {
             Err(Errno::AGAIN | Errno::ACCESS) => return Ok(true),
             Err(e) => {
                 return Err(Error::io(
-                    "probing the sysroot lock",
+                    "probing the sysroot lock (fcntl)",
                     path(),
                     std::io::Error::from(e),
                 ))
             }
         }
+        // The holder that fell back to flock() (see above).
+        let flocked = match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(false),
+            // EWOULDBLOCK is EAGAIN on Linux.
+            Err(Errno::WOULDBLOCK) => Ok(true),
+            Err(e) => Err(e),
+        };
         let linked = rustix::fs::fstat(&fd).map(|st| st.st_nlink > 0);
-        // Release before anything else; closing the fd would release it
+        // Release before anything else; closing the fd would release both
         // too, but say so explicitly.
         let _ = rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingUnlock);
+        if flocked == Ok(false) {
+            let _ = rustix::fs::flock(&fd, FlockOperation::NonBlockingUnlock);
+        }
         drop(fd);
+        match flocked {
+            Ok(false) => {}
+            Ok(true) => return Ok(true),
+            Err(e) => {
+                return Err(Error::io(
+                    "probing the sysroot lock (flock)",
+                    path(),
+                    std::io::Error::from(e),
+                ))
+            }
+        }
         match linked {
             Ok(true) => return Ok(false),
             Ok(false) => continue,

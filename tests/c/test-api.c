@@ -226,6 +226,8 @@ test_other_null_args (void)
   g_assert_cmpuint (stagehand_status_get_n_deployments (NULL), ==, 0);
   CRITICAL ("stagehand_status_get_cleanup_pending", "status != NULL");
   g_assert_false (stagehand_status_get_cleanup_pending (NULL));
+  CRITICAL ("stagehand_status_get_retention_pending", "status != NULL");
+  g_assert_false (stagehand_status_get_retention_pending (NULL));
   CRITICAL ("stagehand_status_get_deployment", "status != NULL");
   g_assert_null (stagehand_status_get_deployment (NULL, 0));
   CRITICAL ("stagehand_deployment_status_get_stateroot", "deployment != NULL");
@@ -516,8 +518,6 @@ test_health_null_args (void)
   g_assert_cmpint (stagehand_rollback_get_trigger (NULL), ==, STAGEHAND_ROLLBACK_TRIGGER_MARK_BAD);
   CRITICAL ("stagehand_mark_good_result_get_deployment", "result != NULL");
   g_assert_null (stagehand_mark_good_result_get_deployment (NULL));
-  CRITICAL ("stagehand_mark_good_result_get_released_pins", "result != NULL");
-  g_assert_null (stagehand_mark_good_result_get_released_pins (NULL));
   CRITICAL ("stagehand_mark_good_result_get_retention_pending", "result != NULL");
   g_assert_false (stagehand_mark_good_result_get_retention_pending (NULL));
   CRITICAL ("stagehand_mark_bad_result_get_rolled_back_to", "result != NULL");
@@ -528,6 +528,8 @@ test_health_null_args (void)
   g_assert_cmpint (stagehand_verdict_get_outcome (NULL), ==, STAGEHAND_ASSESS_OUTCOME_GOOD);
   CRITICAL ("stagehand_verdict_get_newer", "verdict != NULL");
   g_assert_null (stagehand_verdict_get_newer (NULL));
+  CRITICAL ("stagehand_verdict_get_retention_pending", "verdict != NULL");
+  g_assert_false (stagehand_verdict_get_retention_pending (NULL));
   CRITICAL ("stagehand_hook_report_get_n_hooks", "report != NULL");
   g_assert_cmpuint (stagehand_hook_report_get_n_hooks (NULL), ==, 0);
   CRITICAL ("stagehand_hook_report_get_hook", "report != NULL");

@@ -370,6 +370,7 @@ test_boot2_bless (void)
   g_autoptr(StagehandBootMarkGoodResult) good = NULL;
   g_autoptr(StagehandBootMarkGoodResult) again = NULL;
   g_autoptr(StagehandBootDeadlineResult) deadline = NULL;
+  g_autofree char *v1 = id_of ("STAGEHAND_TEST_COMMIT_1_0");
   g_autofree char *v2 = id_of ("STAGEHAND_TEST_COMMIT_2_0");
   g_autofree char *v3 = NULL;
   const StagehandVerdict *verdict;
@@ -397,6 +398,8 @@ test_boot2_bless (void)
   g_assert_cmpuint (g_strv_length ((char **) stagehand_boot_assess_result_get_disarmed (assessed)), ==, 0);
   /* Assessment leaves the counter of the deployment on trial running. */
   assert_grubenv ("0", "0");
+  /* The trial is open: its pin on 1.0 is needed, nothing to release. */
+  g_assert_false (stagehand_verdict_get_retention_pending (verdict));
 
   /* The deadline is the caller's to keep: the configured default is 10
    * minutes after boot, and this boot is younger. */
@@ -412,6 +415,8 @@ test_boot2_bless (void)
                    ==, v2);
   g_assert_cmpint (stagehand_mark_good_result_get_previous (stagehand_boot_mark_good_result_get_outcome (good)),
                    ==, STAGEHAND_HEALTH_STATE_FAILED /* on trial */);
+  /* The trial ended; mark-good left its pin on 1.0 for the cleanup. */
+  g_assert_true (stagehand_mark_good_result_get_retention_pending (stagehand_boot_mark_good_result_get_outcome (good)));
   /* Blessed, as GRUB's snippet and greenboot expect. */
   assert_grubenv (NULL, "1");
   g_assert_cmpint (counter_state (ba, sysroot, NULL, NULL), ==, STAGEHAND_COUNTER_STATE_NOT_ARMED);
@@ -420,6 +425,7 @@ test_boot2_bless (void)
   again = stagehand_boot_assessment_mark_good (ba, sysroot, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_false (stagehand_boot_mark_good_result_get_blessed (again));
+  g_assert_true (stagehand_mark_good_result_get_retention_pending (stagehand_boot_mark_good_result_get_outcome (again)));
 
   /* Good, so the deadline has nothing to do. */
   deadline = stagehand_boot_assessment_deadline (ba, sysroot, NULL, NULL, &error);
@@ -427,7 +433,51 @@ test_boot2_bless (void)
   g_assert_false (stagehand_boot_deadline_result_get_missed (deadline));
   g_assert_cmpstr (stagehand_boot_deadline_result_get_booted (deadline), ==, v2);
   g_assert_null (stagehand_boot_deadline_result_get_mark_bad (deadline));
+
+  /* A daemon that ships no systemd units learns from the verdict too that
+   * the cleanup is due, however often it assesses... */
+  {
+    g_autoptr(StagehandVerdict) pending = stagehand_assess (sysroot, STAGEHAND_BOOT_EVIDENCE_UNKNOWN, 0,
+                                                            NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (stagehand_verdict_get_outcome (pending), ==, STAGEHAND_ASSESS_OUTCOME_GOOD);
+    g_assert_false (stagehand_verdict_get_counted (pending));
+    g_assert_true (stagehand_verdict_get_retention_pending (pending));
+  }
   ostree_sysroot_unlock (sysroot);
+  /* ...and calls stagehand_autocleanup(), whose report names the pin it
+   * released (mark-good itself releases none). stagehand_status() says so
+   * without the lock. */
+  {
+    g_autoptr(StagehandStatus) before = stagehand_status (sysroot, NULL, &error);
+    g_autoptr(StagehandStatus) after = NULL;
+    g_autoptr(StagehandCleanupReport) report = NULL;
+    g_autoptr(StagehandVerdict) done = NULL;
+    const char *const *released;
+
+    /* The cleanup also prunes after boot 1's finalization; 3.0, staged
+     * next, is only in its branch's history (the ref is at 4.0), so a ref
+     * of its own keeps it, as a daemon's pulled update would be kept. */
+    const char *keep[] = { "ostree", "refs", "--repo=/sysroot/ostree/repo", "--create=test/keep-3.0",
+                           env ("STAGEHAND_TEST_COMMIT_3_0"), NULL };
+
+    g_assert_no_error (error);
+    g_assert_true (stagehand_status_get_retention_pending (before));
+    g_free (spawn_ok (keep));
+    report = stagehand_autocleanup (sysroot, NULL, NULL, &error);
+    g_assert_no_error (error);
+    after = stagehand_status (sysroot, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_false (stagehand_status_get_retention_pending (after));
+    released = stagehand_cleanup_report_get_released_pins (report);
+    g_assert_cmpuint (g_strv_length ((char **) released), ==, 1);
+    g_assert_cmpstr (released[0], ==, v1);
+    lock (sysroot);
+    done = stagehand_assess (sysroot, STAGEHAND_BOOT_EVIDENCE_UNKNOWN, 0, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_false (stagehand_verdict_get_retention_pending (done));
+    ostree_sysroot_unlock (sysroot);
+  }
 
   v3 = stage_finalize_arm (ba, sysroot, "STAGEHAND_TEST_COMMIT_3_0", "1");
 }
@@ -482,6 +532,8 @@ test_boot4_fallback (void)
   g_assert_cmpstr (stagehand_verdict_get_booted (verdict), ==, v2);
   g_assert_true (strv_contains (stagehand_verdict_get_failed (verdict), v3));
   g_assert_cmpstr (stagehand_verdict_get_default (verdict), ==, v2);
+  /* The fallback ended 3.0's trial; its pins wait for the cleanup. */
+  g_assert_true (stagehand_verdict_get_retention_pending (verdict));
   /* The exhausted counter is stopped, so the rolled-back default boots and
    * GRUB does not fall back into 3.0 (now the fallback entry) for ever. */
   g_assert_cmpuint (g_strv_length ((char **) stagehand_boot_assess_result_get_disarmed (assessed)), ==, 1);

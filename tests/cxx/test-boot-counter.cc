@@ -211,6 +211,8 @@ void test_boot2_deadline_disarms() {
   g_assert_cmpuint(assessed.tries_left, ==, 1);
   assert_cmpstr(std::string(assessed.counter_error), ==, "");
   g_assert_cmpuint(assessed.disarmed.size(), ==, 0);
+  // The trial is open: its pin on 1.0 is needed, no cleanup is due.
+  g_assert_false(assessed.verdict.retention_pending);
   g_assert_cmpuint(ba.time_remaining_ms(), <=, ba.health_deadline_secs() * 1000);
 
   // boot-complete.target was not reached in time: the caller calls deadline().

@@ -317,6 +317,7 @@ void test_stage_status_unstage() {
   assert_cmpstr(str(booted.checksum).c_str(), ==, c1.c_str());
   assert_cmpstr(str(booted.version).c_str(), ==, "1.0");
   g_assert_false(status.cleanup_pending);
+  g_assert_false(status.retention_pending);
 
   // The same again writes nothing.
   auto again = stagehand::stage(*sysroot, *options);
@@ -686,6 +687,7 @@ void test_health() {
   g_assert_true(verdict.outcome == stagehand::AssessOutcome::Good);
   g_assert_false(verdict.counted);
   g_assert_true(verdict.booted == good.deployment);
+  g_assert_false(verdict.retention_pending);
 
   g_assert_cmpuint(stagehand::denylist(*sysroot).size(), ==, 1);
   expect_error(ErrorCode::InvalidArgument,

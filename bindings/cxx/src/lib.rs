@@ -222,6 +222,10 @@ pub mod ffi {
         deployments: Vec<DeploymentStatus>,
         /// Whether a cleanup stamp is present (readable or not).
         cleanup_pending: bool,
+        /// A trial ended and stagehand still holds its pins: the next
+        /// autocleanup() (or staging) releases them (false when the health
+        /// store cannot be read).
+        retention_pending: bool,
         /// Denylisted commits, oldest first (empty when the store cannot be read).
         denylist: Vec<DenylistEntry>,
         /// Whether stagehand ever rolled back (then `last_rollback` is the last).
@@ -298,14 +302,12 @@ pub mod ffi {
         attempts: u32,
         /// Its commit was on the denylist and came off it.
         undenylisted: bool,
-        /// Retention pins this call released: always empty, mark_good()
-        /// leaves that to the cleanup (see retention_pending).
-        released_pins: Vec<DeploymentId>,
-        /// Deployments this call removed: always empty, as released_pins.
-        removed: Vec<DeploymentId>,
         /// The trial's pins are still held: the next autocleanup() /
         /// run_cleanup() (or staging) releases them and removes the
-        /// deployment only they kept.
+        /// deployment only they kept, and reports it
+        /// (CleanupReport::released_pins, ::deployments_removed); mark_good()
+        /// itself never releases a pin. A daemon that ships no systemd
+        /// units calls autocleanup() when this is true.
         retention_pending: bool,
     }
 
@@ -383,6 +385,12 @@ pub mod ffi {
         default_deployment: DeploymentId,
         /// Reboot into the default.
         reboot_needed: bool,
+        /// No trial is open and stagehand still holds retention pins:
+        /// releasing them is left to the next autocleanup() / run_cleanup()
+        /// (or staging), which reports it (CleanupReport::released_pins). A
+        /// daemon that ships no systemd units calls autocleanup() when this
+        /// is true.
+        retention_pending: bool,
         /// One sentence for people.
         message: String,
     }
@@ -1235,8 +1243,6 @@ fn mark_good_outcome(out: stagehand::health::MarkGoodOutcome) -> ffi::MarkGoodOu
         previous: health_state(Some(out.previous)),
         attempts: out.attempts,
         undenylisted: out.undenylisted,
-        released_pins: ids(out.released_pins),
-        removed: ids(out.removed),
         retention_pending: out.retention_pending,
     }
 }
@@ -1273,6 +1279,7 @@ fn verdict(v: stagehand::health::Verdict) -> ffi::Verdict {
         failed: ids(v.failed),
         default_deployment: opt_id(v.default),
         reboot_needed: v.reboot_needed,
+        retention_pending: v.retention_pending,
         message: v.message,
     }
 }
@@ -1742,6 +1749,7 @@ unsafe fn status(
                 })
                 .collect(),
             cleanup_pending: s.cleanup_pending,
+            retention_pending: s.retention_pending,
             denylist: s.denylist.iter().map(denylist_entry).collect(),
             has_last_rollback: s.last_rollback.is_some(),
             last_rollback: match &s.last_rollback {

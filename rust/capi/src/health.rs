@@ -178,8 +178,6 @@ pub struct StagehandMarkGoodResult {
     previous: StagehandHealthState,
     attempts: guint,
     undenylisted: bool,
-    released_pins: Strv,
-    removed: Strv,
     retention_pending: bool,
 }
 
@@ -213,6 +211,7 @@ pub struct StagehandVerdict {
     failed: Strv,
     default: Option<CString>,
     reboot_needed: bool,
+    retention_pending: bool,
     message: CString,
 }
 
@@ -223,8 +222,6 @@ impl StagehandMarkGoodResult {
             previous: StagehandHealthState::of(Some(out.previous)),
             attempts: out.attempts,
             undenylisted: out.undenylisted,
-            released_pins: ids(&out.released_pins),
-            removed: ids(&out.removed),
             retention_pending: out.retention_pending,
         }
     }
@@ -265,6 +262,7 @@ impl StagehandVerdict {
             failed: ids(&v.failed),
             default: opt_id(&v.default),
             reboot_needed: v.reboot_needed,
+            retention_pending: v.retention_pending,
             message: cstring(&v.message),
         }
     }
@@ -451,7 +449,9 @@ pub unsafe extern "C" fn stagehand_mark_bad(
 /// and denylisted and makes the booted one the default again: a person's
 /// choice must never denylist an update. Also finishes what an interrupted
 /// transition left (the order of the deployments); releasing pins is left to
-/// the cleanup, as after stagehand_mark_good().
+/// the cleanup, as after stagehand_mark_good()
+/// (stagehand_verdict_get_retention_pending(): call stagehand_autocleanup()
+/// after it when no `stagehand-autocleanup.service` does).
 ///
 /// The caller must hold the sysroot lock (ostree_sysroot_lock()). When nobody holds it this fails with
 /// %STAGEHAND_ERROR_NOT_LOCKED before anything is read or written.
@@ -875,41 +875,6 @@ pub unsafe extern "C" fn stagehand_mark_good_result_get_undenylisted(
     )
 }
 
-/// stagehand_mark_good_result_get_released_pins:
-/// @result: a #StagehandMarkGoodResult
-///
-/// Always empty: stagehand_mark_good() leaves releasing the trial's pins to
-/// the cleanup (see stagehand_mark_good_result_get_retention_pending()).
-///
-/// Returns: (transfer none) (array zero-terminated=1): the deployments whose retention pins this call released, owned by @result
-#[no_mangle]
-pub unsafe extern "C" fn stagehand_mark_good_result_get_released_pins(
-    result: *const StagehandMarkGoodResult,
-) -> *const *const c_char {
-    infallible(
-        c"stagehand_mark_good_result_get_released_pins",
-        ptr::null(),
-        |call| Ok(call.obj(result, c"result != NULL")?.released_pins.as_ptr()),
-    )
-}
-
-/// stagehand_mark_good_result_get_removed:
-/// @result: a #StagehandMarkGoodResult
-///
-/// Always empty, as stagehand_mark_good_result_get_released_pins().
-///
-/// Returns: (transfer none) (array zero-terminated=1): the deployments this call removed because only a released pin kept them, owned by @result
-#[no_mangle]
-pub unsafe extern "C" fn stagehand_mark_good_result_get_removed(
-    result: *const StagehandMarkGoodResult,
-) -> *const *const c_char {
-    infallible(
-        c"stagehand_mark_good_result_get_removed",
-        ptr::null(),
-        |call| Ok(call.obj(result, c"result != NULL")?.removed.as_ptr()),
-    )
-}
-
 /// stagehand_mark_good_result_get_retention_pending:
 /// @result: a #StagehandMarkGoodResult
 ///
@@ -919,6 +884,13 @@ pub unsafe extern "C" fn stagehand_mark_good_result_get_removed(
 /// stagehand_run_cleanup() does it (`stagehand-autocleanup.service` runs
 /// after mark-good), or else the next staging. Until then there is one more
 /// known-good deployment than needed; nothing is lost if it never happens.
+/// A daemon that ships no systemd units calls stagehand_autocleanup() when
+/// this is %TRUE.
+///
+/// stagehand_mark_good() itself never releases a pin nor removes a
+/// deployment: the cleanup reports what it released
+/// (stagehand_cleanup_report_get_released_pins()) and removed
+/// (stagehand_cleanup_report_get_deployments_removed()).
 ///
 /// Returns: %TRUE when retention housekeeping is pending
 #[no_mangle]
@@ -1189,6 +1161,33 @@ pub unsafe extern "C" fn stagehand_verdict_get_reboot_needed(
 ) -> gboolean {
     infallible(c"stagehand_verdict_get_reboot_needed", GFALSE, |call| {
         Ok(gbool(call.obj(verdict, c"verdict != NULL")?.reboot_needed))
+    })
+}
+
+/// stagehand_verdict_get_retention_pending:
+/// @verdict: a #StagehandVerdict
+///
+/// Whether no trial is open and stagehand still holds retention pins (a
+/// trial ended, by stagehand_mark_good() or by this assessment): releasing
+/// them and removing the deployment only they kept is housekeeping that
+/// stagehand_assess() leaves off the boot path, as stagehand_mark_good()
+/// does. stagehand_autocleanup() or stagehand_run_cleanup() does it and
+/// reports it (stagehand_cleanup_report_get_released_pins(),
+/// stagehand_cleanup_report_get_deployments_removed());
+/// `stagehand-autocleanup.service` runs it at boot when the retention
+/// trigger is set. A daemon that ships no systemd units calls
+/// stagehand_autocleanup() when this is %TRUE. Nothing is lost if it never
+/// happens: the pins keep one more deployment until the next staging.
+///
+/// Returns: %TRUE when retention housekeeping is pending
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_verdict_get_retention_pending(
+    verdict: *const StagehandVerdict,
+) -> gboolean {
+    infallible(c"stagehand_verdict_get_retention_pending", GFALSE, |call| {
+        Ok(gbool(
+            call.obj(verdict, c"verdict != NULL")?.retention_pending,
+        ))
     })
 }
 

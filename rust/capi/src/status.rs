@@ -25,6 +25,7 @@ use crate::health::{StagehandDenylistEntry, StagehandHealthState, StagehandRollb
 pub struct StagehandStatus {
     deployments: Vec<StagehandDeploymentStatus>,
     cleanup_pending: bool,
+    retention_pending: bool,
     denylist: Vec<StagehandDenylistEntry>,
     last_rollback: Option<StagehandRollback>,
     health_error: Option<CString>,
@@ -88,6 +89,7 @@ pub unsafe extern "C" fn stagehand_status(
         stagehand::sysroot::reload_if_changed(&sysroot, cancellable.as_ref())?;
         let status = stagehand::status(&sysroot)?;
         let cleanup_pending = status.cleanup_pending;
+        let retention_pending = status.retention_pending;
         let denylist = status
             .denylist
             .iter()
@@ -111,6 +113,7 @@ pub unsafe extern "C" fn stagehand_status(
         Ok(Box::into_raw(Box::new(StagehandStatus {
             deployments,
             cleanup_pending,
+            retention_pending,
             denylist,
             last_rollback,
             health_error,
@@ -179,6 +182,29 @@ pub unsafe extern "C" fn stagehand_status_get_cleanup_pending(
 ) -> gboolean {
     infallible(c"stagehand_status_get_cleanup_pending", GFALSE, |call| {
         Ok(gbool(status_ref(call, status)?.cleanup_pending))
+    })
+}
+
+/// stagehand_status_get_retention_pending:
+/// @status: a #StagehandStatus
+///
+/// Whether a trial has ended but stagehand still holds its retention pins:
+/// releasing them (and removing the deployment only they kept) is
+/// housekeeping that stagehand_mark_good() and stagehand_assess() leave to
+/// the next stagehand_autocleanup() or stagehand_run_cleanup() (or staging),
+/// whose report names what it released. The same as
+/// stagehand_mark_good_result_get_retention_pending() and
+/// stagehand_verdict_get_retention_pending(), read without the lock: a
+/// daemon that ships no systemd units can check it when it starts. %FALSE
+/// when the health store cannot be read (stagehand_status_get_health_error()).
+///
+/// Returns: %TRUE when retention housekeeping is pending
+#[no_mangle]
+pub unsafe extern "C" fn stagehand_status_get_retention_pending(
+    status: *const StagehandStatus,
+) -> gboolean {
+    infallible(c"stagehand_status_get_retention_pending", GFALSE, |call| {
+        Ok(gbool(status_ref(call, status)?.retention_pending))
     })
 }
 

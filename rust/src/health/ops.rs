@@ -74,16 +74,13 @@ pub struct MarkGoodOutcome {
     pub attempts: u32,
     /// Its commit was on the denylist (staged again explicitly) and came off it.
     pub undenylisted: bool,
-    /// Pins this call released. Always empty since mark-good defers the
-    /// release (see `retention_pending`); kept so callers built against the
-    /// earlier behaviour still read a valid, if empty, list.
-    pub released_pins: Vec<DeploymentId>,
-    /// Deployments this call removed. Always empty, as `released_pins`.
-    pub removed: Vec<DeploymentId>,
     /// The trial's pins are still held: retention housekeeping (releasing
     /// them and removing the deployment only they kept) is pending, for
     /// [`crate::autocleanup`] / [`super::finish_retention`], or the next
-    /// staging.
+    /// staging. mark-good itself never releases a pin or removes a
+    /// deployment; what the housekeeping released and removed is reported
+    /// by it: [`crate::CleanupReport::released_pins`] and
+    /// `deployments_removed`, or [`super::RetentionOutcome`].
     pub retention_pending: bool,
     /// Entries whose `N Y Y` flags were repaired by this write.
     pub repaired: Vec<DeploymentId>,
@@ -156,8 +153,6 @@ pub fn mark_good(
         previous,
         attempts,
         undenylisted,
-        released_pins: Vec::new(),
-        removed: Vec::new(),
         retention_pending,
         repaired,
     })
