@@ -1023,6 +1023,11 @@ pub fn autocleanup(
     // Retention housekeeping a verdict deferred (health::finish_retention)
     // is a reason to run too: mark-good and assess leave a trigger file for
     // it (one stat; the sysroot need not even be loaded to look).
+    //
+    // A corrupt stamp is refused (`Corrupt`, kept for the administrator),
+    // but not before the housekeeping that needs no stamp: with the trigger
+    // set, the lock is taken and run_cleanup releases the pins of an ended
+    // trial first, then reports the stamp.
     let retention = sysroot_path(sysroot)
         .join(crate::health::RETENTION_TRIGGER)
         .exists();
@@ -1031,7 +1036,7 @@ pub fn autocleanup(
             log::info!("no cleanup pending");
             return Ok(CleanupReport::default());
         }
-        Err(e) if !opts.force => return Err(e),
+        Err(e) if !opts.force && !retention => return Err(e),
         _ => {}
     }
     let lock = SysrootLock::acquire(sysroot, opts.lock_timeout, cancellable)?;
@@ -1063,11 +1068,22 @@ pub fn run_cleanup(
     // First the retention housekeeping that mark-good and assess defer off
     // the boot path: what it removes goes into the stamp, so this very
     // cleanup deletes its checkout and prunes its objects.
-    let retention = crate::health::finish_retention(lock, cancellable).unwrap_or_else(|e| {
-        log::warn!("retention housekeeping: {e}; cleaning up without it");
-        crate::health::RetentionOutcome::default()
-    });
+    // A corrupt stamp: the housekeeping releases the pins but removes
+    // nothing (that would replace the stamp) and says so in the `Corrupt`
+    // error, which is this cleanup's result too (unless forced: then the
+    // removal replaces the stamp, as every writer does).
     let stamp_path = stamp_path(sysroot);
+    let retention = match crate::health::retention::finish_retention_with(lock, force, cancellable)
+    {
+        Ok(r) => r,
+        Err(Error::Corrupt { path, detail }) if !force && path == stamp_path => {
+            return Err(Error::Corrupt { path, detail })
+        }
+        Err(e) => {
+            log::warn!("retention housekeeping: {e}; cleaning up without it");
+            crate::health::RetentionOutcome::default()
+        }
+    };
     let raw = match read_stamp_bytes(&stamp_path) {
         Ok(r) => Ok(r),
         Err(e) if force => {
