@@ -1015,6 +1015,11 @@ pub struct CleanupReport {
 /// first. Otherwise it takes the sysroot lock, waiting up to the
 /// configured timeout while an update agent holds it ([`Error::Locked`]
 /// after that, with the stamp kept), and runs [`run_cleanup`].
+///
+/// A corrupt stamp is [`Error::Corrupt`] (kept; `force` overrides). With
+/// the retention trigger set, that comes after the housekeeping's steps
+/// that need no stamp: a damaged stamp must not keep the pins of an ended
+/// trial held until an administrator acts (see [`run_cleanup`]).
 pub fn autocleanup(
     sysroot: &ostree::Sysroot,
     opts: &CleanupOptions,
@@ -1058,7 +1063,11 @@ pub fn autocleanup(
 /// `g_print()`; callers that own stdout may want a print handler.
 ///
 /// Without `force`, a missing stamp means another cleanup got there first:
-/// nothing is done. A corrupt stamp is [`Error::Corrupt`] unless `force`.
+/// nothing is done. A corrupt stamp is [`Error::Corrupt`] unless `force`:
+/// the retention housekeeping before it still releases stagehand's pins,
+/// but removes no deployment (it would have to name it in the stamp, so
+/// replace the stamp the administrator is asked to inspect); the error
+/// names what stays listed, and `force` finishes it.
 pub fn run_cleanup(
     lock: &SysrootLock,
     force: bool,

@@ -24,7 +24,9 @@
 //! known-good ones: after a successful update, the new one and the previous
 //! one, as without stagehand. Releasing is recorded first (`releasing`) and
 //! forgotten last, so an interruption anywhere resumes at the next operation
-//! instead of leaking a pin.
+//! instead of leaking a pin — `autocleanup` included, even while a trial is
+//! open (it then finishes only the recorded release; see [`owed`], the one
+//! predicate behind "retention pending" and [`finish_retention`]).
 //!
 //! # Housekeeping, off the boot path
 //!
@@ -258,12 +260,12 @@ pub struct RetentionOutcome {
 }
 
 /// The retention housekeeping the boot-path verdicts defer, and the end of
-/// a release an interruption left half done ([`owed`]): when no trial is
+/// a release an interruption left half done (`owed`): when no trial is
 /// open, release the pins stagehand recorded and remove from the deployment
 /// list what only they kept (named in the cleanup stamp first); while a
 /// trial is open, finish only the release an interrupted run recorded
 /// (`releasing`), keeping the trial's pins. Idempotent and crash-safe (the
-/// release protocol of [`reconcile`]); does nothing when nothing is
+/// release protocol of `reconcile`); does nothing when nothing is
 /// pending, which is exactly when `status` says no retention is pending.
 /// [`crate::run_cleanup`] calls it first, so the same cleanup prunes what
 /// it removed.
