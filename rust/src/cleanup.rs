@@ -1015,6 +1015,11 @@ pub struct CleanupReport {
 /// first. Otherwise it takes the sysroot lock, waiting up to the
 /// configured timeout while an update agent holds it ([`Error::Locked`]
 /// after that, with the stamp kept), and runs [`run_cleanup`].
+///
+/// A corrupt stamp is [`Error::Corrupt`] (kept; `force` overrides). With
+/// the retention trigger set, that comes after the housekeeping's steps
+/// that need no stamp: a damaged stamp must not keep the pins of an ended
+/// trial held until an administrator acts (see [`run_cleanup`]).
 pub fn autocleanup(
     sysroot: &ostree::Sysroot,
     opts: &CleanupOptions,
@@ -1023,6 +1028,11 @@ pub fn autocleanup(
     // Retention housekeeping a verdict deferred (health::finish_retention)
     // is a reason to run too: mark-good and assess leave a trigger file for
     // it (one stat; the sysroot need not even be loaded to look).
+    //
+    // A corrupt stamp is refused (`Corrupt`, kept for the administrator),
+    // but not before the housekeeping that needs no stamp: with the trigger
+    // set, the lock is taken and run_cleanup releases the pins of an ended
+    // trial first, then reports the stamp.
     let retention = sysroot_path(sysroot)
         .join(crate::health::RETENTION_TRIGGER)
         .exists();
@@ -1031,7 +1041,7 @@ pub fn autocleanup(
             log::info!("no cleanup pending");
             return Ok(CleanupReport::default());
         }
-        Err(e) if !opts.force => return Err(e),
+        Err(e) if !opts.force && !retention => return Err(e),
         _ => {}
     }
     let lock = SysrootLock::acquire(sysroot, opts.lock_timeout, cancellable)?;
@@ -1053,7 +1063,11 @@ pub fn autocleanup(
 /// `g_print()`; callers that own stdout may want a print handler.
 ///
 /// Without `force`, a missing stamp means another cleanup got there first:
-/// nothing is done. A corrupt stamp is [`Error::Corrupt`] unless `force`.
+/// nothing is done. A corrupt stamp is [`Error::Corrupt`] unless `force`:
+/// the retention housekeeping before it still releases stagehand's pins,
+/// but removes no deployment (it would have to name it in the stamp, so
+/// replace the stamp the administrator is asked to inspect); the error
+/// names what stays listed, and `force` finishes it.
 pub fn run_cleanup(
     lock: &SysrootLock,
     force: bool,
@@ -1063,11 +1077,22 @@ pub fn run_cleanup(
     // First the retention housekeeping that mark-good and assess defer off
     // the boot path: what it removes goes into the stamp, so this very
     // cleanup deletes its checkout and prunes its objects.
-    let retention = crate::health::finish_retention(lock, cancellable).unwrap_or_else(|e| {
-        log::warn!("retention housekeeping: {e}; cleaning up without it");
-        crate::health::RetentionOutcome::default()
-    });
+    // A corrupt stamp: the housekeeping releases the pins but removes
+    // nothing (that would replace the stamp) and says so in the `Corrupt`
+    // error, which is this cleanup's result too (unless forced: then the
+    // removal replaces the stamp, as every writer does).
     let stamp_path = stamp_path(sysroot);
+    let retention = match crate::health::retention::finish_retention_with(lock, force, cancellable)
+    {
+        Ok(r) => r,
+        Err(Error::Corrupt { path, detail }) if !force && path == stamp_path => {
+            return Err(Error::Corrupt { path, detail })
+        }
+        Err(e) => {
+            log::warn!("retention housekeeping: {e}; cleaning up without it");
+            crate::health::RetentionOutcome::default()
+        }
+    };
     let raw = match read_stamp_bytes(&stamp_path) {
         Ok(r) => Ok(r),
         Err(e) if force => {

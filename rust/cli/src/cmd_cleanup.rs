@@ -126,10 +126,13 @@ pub fn autocleanup(cli: &crate::Cli, args: &AutocleanupArgs) -> Result<(), CliEr
     // left by mark-good), stop before the sysroot is even opened: this is
     // what every boot without a finalized update costs (when the unit's
     // condition does not already skip it).
+    // A corrupt stamp is reported here too, unless the trigger is set: then
+    // the library releases the pins first (that needs no stamp) and reports
+    // the stamp after.
     let retention_trigger = cli.sysroot.join(stagehand::health::RETENTION_TRIGGER);
     if !args.force
-        && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none()
         && !retention_trigger.exists()
+        && stagehand::cleanup::pending_cleanup_at(&cli.sysroot)?.is_none()
     {
         if args.json {
             print_json(&CleanupReport::default());

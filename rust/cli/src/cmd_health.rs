@@ -167,7 +167,10 @@ pub(crate) enum HealthAdmin {
     /// The retention housekeeping mark-good leaves off the boot path: when no
     /// trial is open, release stagehand's pins and remove the deployment only
     /// they kept (named in the cleanup stamp; its checkout and objects go with
-    /// the next autocleanup). `autocleanup` does this first by itself.
+    /// the next autocleanup); during a trial, finish only a release an
+    /// interrupted run recorded. Exactly what `status` calls "retention
+    /// pending". `autocleanup` does this first by itself. With a corrupt
+    /// cleanup stamp the pins are released but nothing is removed (exit 24).
     Retention {
         /// Print the result as JSON.
         #[arg(long)]
@@ -300,7 +303,7 @@ pub(crate) fn run(
                 }
                 if a.verdict.retention_pending {
                     println!(
-                        "retention pending: pins of an ended trial are released by the next \
+                        "retention pending: pins no trial needs are released by the next \
                          `stagehand autocleanup`"
                     );
                 }

@@ -317,7 +317,7 @@ fn print_status(st: &stagehand::Status) {
     }
     if st.retention_pending {
         println!(
-            "Retention pending: a trial ended; stagehand's pins are released by the next stagehand autocleanup"
+            "Retention pending: stagehand holds pins no trial needs (a trial ended, or a release was interrupted); the next stagehand autocleanup releases them"
         );
     }
     for d in &st.deployments {

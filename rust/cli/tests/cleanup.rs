@@ -818,6 +818,110 @@ fn a_garbage_torn_or_unreadable_stamp_is_a_typed_error_and_is_kept() {
     assert_eq!(tb.repo_object_set(), live);
 }
 
+/// A corrupt stamp while retention is pending (mark-good left the trigger
+/// after the trial): the stamp stays the administrator's to inspect
+/// (`Corrupt`, kept, nothing pruned, the unit fails visibly at every boot),
+/// but the pins of the ended trial do not stay held for it: releasing them
+/// needs no stamp. Removing v0, which only the pin kept, would replace the
+/// stamp (it must name v0 first), so v0 stays listed, still pending, and
+/// the error says so and what to do; `autocleanup --force` finishes it.
+#[test]
+fn a_corrupt_stamp_is_refused_but_the_pins_of_an_ended_trial_are_released() {
+    let (tb, [v0, v1, v2]) = three_versions(16);
+    let v0_id = find(&tb.deployments(), &v0).id();
+    {
+        let m = tb.boot(&find(&tb.deployments(), &v1));
+        stage(&m, &v2, Retention::On);
+        assert!(!shutdown(&m).1.failed);
+    }
+    let m = tb.boot_default();
+    assert_eq!(m.booted().checksum, v2);
+    ok_in(&m, &["mark-good"]);
+    assert_eq!(
+        order(&m.status()),
+        [short(&v2), short(&v1) + "*", short(&v0) + "*"]
+    );
+    let trigger = tb.sysroot().join(stagehand::health::RETENTION_TRIGGER);
+    assert!(trigger.exists());
+    // The finalization's stamp, damaged.
+    let garbage = b"\x00garbage\xff".to_vec();
+    std::fs::write(stamp(&tb), &garbage).unwrap();
+    let before = tb.repo_object_set();
+
+    // The unit as systemd starts it; again on the next boot: the same.
+    for boot in 0..2 {
+        let m = tb.boot_default();
+        let run = autocleanup_unit(&m).expect("the stamp and the trigger start it");
+        let t = run.transcript();
+        assert!(run.failed, "boot {boot}: {t}");
+        for needle in [
+            "/sysroot/.cleanup",
+            "not UTF-8",
+            "stays listed",
+            "autocleanup --force",
+        ] {
+            assert!(t.contains(needle), "boot {boot}: no {needle:?} in {t}");
+        }
+        assert_eq!(
+            std::fs::read(stamp(&tb)).unwrap(),
+            garbage,
+            "kept as it was"
+        );
+        assert_eq!(tb.repo_object_set(), before, "nothing pruned");
+        assert_eq!(
+            order(&m.status()),
+            [short(&v2), short(&v1), short(&v0)],
+            "boot {boot}: the trial's pins released; v0 stays listed"
+        );
+        assert!(has_checkout(&tb, &v0_id));
+        let j = status_json(&m);
+        assert_eq!(j["cleanup_pending"], true, "{j:#}");
+        assert_eq!(
+            j["retention_pending"], true,
+            "v0's removal is still to do: {j:#}"
+        );
+        assert!(trigger.exists());
+    }
+    // The typed error, from the command and from the housekeeping alone.
+    let m = tb.boot_default();
+    for args in [&["autocleanup"][..], &["health", "retention"]] {
+        // (The journal's warning comes first, so not `assert_fails`.)
+        let out = sh_in(&m, args);
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(exit_for(ErrorCode::Corrupt)),
+            "{err}"
+        );
+        assert!(
+            err.contains("error: /sysroot/.cleanup is corrupt") && err.contains("stays listed"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(stamp(&tb)).unwrap(), garbage);
+
+    // The administrator's override finishes both: v0 named in a new stamp,
+    // dropped, its checkout deleted and its objects pruned, the stamp gone.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_in(&m, &["autocleanup", "--force", "--json"])).unwrap();
+    assert_eq!(v["performed"], true, "{v}");
+    assert_eq!(
+        v["released_pins"],
+        serde_json::json!([]),
+        "released already: {v}"
+    );
+    assert_eq!(v["deployments_removed"][0]["checksum"], v0.as_str(), "{v}");
+    assert_eq!(v["stamp_removed"], true, "{v}");
+    assert!(!stamp(&tb).exists());
+    assert!(!trigger.exists());
+    assert_eq!(order(&m.status()), [short(&v2), short(&v1)]);
+    assert!(!has_checkout(&tb, &v0_id));
+    assert_eq!(status_json(&m)["retention_pending"], false);
+    assert_eq!(tb.repo_object_set(), tb.live_object_set());
+    assert!(!tb.repo_object_set().contains_key(&commit_object(&v0)));
+    ostree_fsck(&tb);
+}
+
 #[test]
 fn autocleanup_waits_for_the_sysroot_lock_then_proceeds_and_past_its_timeout_keeps_the_stamp() {
     let (tb, _) = finalized(16, Retention::On);

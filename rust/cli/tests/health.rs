@@ -822,6 +822,8 @@ struct Call {
     /// False for writes to a pipe or device (log lines): killing before them
     /// is the same state as killing before the next call.
     changes_files: bool,
+    /// strace's line for it (with `-y`: file descriptors shown as paths).
+    line: String,
 }
 
 /// The mutating system calls `stagehand args` makes in its main thread, in
@@ -864,6 +866,7 @@ fn mutating_calls(m: &Machine<'_>, args: &[&str]) -> Vec<Call> {
             name: name.to_string(),
             nth: *n,
             changes_files: !to_stream,
+            line: line.to_string(),
         });
     }
     calls
@@ -1138,6 +1141,126 @@ fn a_kill_at_every_mutating_syscall_of_mark_bad_leaves_a_valid_state() {
         }
         Ok(())
     });
+}
+
+/// v3 (on trial) marked good, its pins left to the housekeeping, then v4
+/// staged: a trial again, with v3 and v2 pinned (v1's pin released and v1
+/// removed by the staging). Returns the machine booted in v3 (the staged
+/// deployment lives in `/run`: this boot must go on).
+fn v4_staged_after_v3_good<'a>(tb: &'a Testbed, sums: &[String]) -> (Machine<'a>, String) {
+    let (v2, v3) = (&sums[1], &sums[2]);
+    let v4 = tb.commit(&Commit::new("4.0"));
+    let m = tb.boot(&tb.deployments()[0]);
+    ok_in(&m, &["mark-good"]);
+    ok_in(&m, &["stage", &v4]);
+    assert_eq!(
+        order(&m.status()),
+        vec![short(&v4), short(v3) + "*", short(v2) + "*"],
+        "v4 on trial: v3 and v2 pinned, v1 released and removed"
+    );
+    let j = status_json(&m);
+    assert_eq!(dep(&j, &v4)["on_trial"], true);
+    assert_eq!(j["retention_pending"], false, "the trial needs its pins");
+    (m, v4)
+}
+
+/// An interrupted release during a trial: in [`v4_staged_after_v3_good`],
+/// v2 (pinned by stagehand for v4's trial) marked bad — a known-good
+/// deployment failing later — killed just before the origin rewrite that
+/// unpins it, after the store write that recorded the pin as `releasing`.
+/// `status` said "retention pending" there, while `autocleanup` (whose
+/// housekeeping acted only once no trial was open) released nothing: they
+/// disagreed until the trial ended. Now both follow one predicate: the
+/// cleanup finishes exactly the recorded release (v2's pin, and v2, which
+/// only that pin kept, named in the stamp, dropped and pruned), keeps the
+/// trial's pin on v3 and the staged v4, and status agrees before and after.
+#[test]
+fn an_interrupted_release_during_a_trial_is_pending_and_autocleanup_finishes_it() {
+    // A reference run finds the kill point: the rename of v2's new origin
+    // file into place (libostree's deployment_set_pinned).
+    let unpin = {
+        let (tb, sums) = v3_on_trial();
+        let (m, v4) = v4_staged_after_v3_good(&tb, &sums);
+        let v2 = m.status()[2].clone();
+        assert_eq!(v2.checksum, sums[1]);
+        let origin = format!("{}.origin", id_of(&v2).split_once(':').unwrap().1);
+        let calls = mutating_calls(&m, &["mark-bad", "--deployment", &sums[1]]);
+        assert_eq!(
+            order(&m.status()),
+            vec![short(&v4), short(&sums[2]) + "*"],
+            "uninterrupted: v2's pin released and v2 removed, v3 still pinned"
+        );
+        calls
+            .into_iter()
+            .find(|c| c.name.starts_with("rename") && c.line.contains(&origin))
+            .unwrap_or_else(|| panic!("mark-bad never renamed {origin}"))
+    };
+
+    let (tb, sums) = v3_on_trial();
+    let (v2, v3) = (&sums[1], &sums[2]);
+    let (m, v4) = v4_staged_after_v3_good(&tb, &sums);
+    let v2_id: stagehand::DeploymentId = id_of(&m.status()[2]).parse().unwrap();
+    let v2_json = serde_json::to_value(&v2_id).unwrap();
+    let args = ["mark-bad", "--deployment", v2.as_str()];
+    let out = run_killed_at(&m, &args, &unpin);
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.signal() == Some(9) || out.status.code() == Some(128 + 9),
+        "{unpin:?} was not reached ({}):\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    // Killed: the verdict is made, v2's release is recorded but not done,
+    // and v4 is still on trial.
+    assert_eq!(
+        order(&m.status()),
+        vec![short(&v4), short(v3) + "*", short(v2) + "*"]
+    );
+    let raw = std::fs::read_to_string(store_file(&tb)).unwrap();
+    assert!(raw.contains("\"releasing\": true"), "{raw}");
+    let j = status_json(&m);
+    assert_eq!(dep(&j, &v4)["on_trial"], true, "{j:#}");
+    assert_eq!(dep(&j, v2)["health"], "failed", "{j:#}");
+    assert_eq!(j["retention_pending"], true, "{j:#}");
+    assert!(ok_in(&m, &["status"]).contains("Retention pending"));
+
+    // What status calls pending, autocleanup does (started by the trigger
+    // mark-good left, and the stamp naming v1, which the staging removed).
+    let c = json_in(&m, &["autocleanup", "--json"]);
+    assert_eq!(c["released_pins"], serde_json::json!([v2_json]), "{c:#}");
+    assert!(
+        c["deployments_removed"]
+            .as_array()
+            .unwrap()
+            .contains(&v2_json),
+        "{c:#}"
+    );
+    assert_eq!(
+        order(&m.status()),
+        vec![short(&v4), short(v3) + "*"],
+        "v2's pin released and v2 removed, the trial's pin on v3 kept"
+    );
+    assert!(m.status()[0].has("staged"));
+    assert!(!tb
+        .deployment_dirs()
+        .iter()
+        .any(|p| p.to_string_lossy().contains(v2.as_str())));
+    let j = status_json(&m);
+    assert_eq!(j["retention_pending"], false, "{j:#}");
+    assert_eq!(dep(&j, &v4)["on_trial"], true);
+    assert_eq!(dep(&j, v3)["pinned_by_stagehand"], true);
+    assert!(!tb
+        .sysroot()
+        .join(stagehand::health::RETENTION_TRIGGER)
+        .exists());
+    // Nothing pending is nothing done.
+    let before = end_state(&m);
+    assert_eq!(
+        ok_in(&m, &["health", "retention"]).trim(),
+        "no retention housekeeping pending"
+    );
+    assert_eq!(ok_in(&m, &["autocleanup"]).trim(), "no cleanup pending");
+    assert_eq!(end_state(&m), before);
 }
 
 #[test]

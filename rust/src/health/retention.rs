@@ -24,7 +24,9 @@
 //! known-good ones: after a successful update, the new one and the previous
 //! one, as without stagehand. Releasing is recorded first (`releasing`) and
 //! forgotten last, so an interruption anywhere resumes at the next operation
-//! instead of leaking a pin.
+//! instead of leaking a pin — `autocleanup` included, even while a trial is
+//! open (it then finishes only the recorded release; see [`owed`], the one
+//! predicate behind "retention pending" and [`finish_retention`]).
 //!
 //! # Housekeeping, off the boot path
 //!
@@ -143,8 +145,13 @@ pub(crate) enum Housekeeping {
     /// for space only; [`finish_retention`] does it later.
     Defer,
     /// Release them now: for operations that write the deployment list
-    /// anyway (staging, unstaging, mark-bad) and for [`finish_retention`].
+    /// anyway (staging, unstaging, mark-bad) and for [`finish_retention`]
+    /// when no trial is open.
     Release,
+    /// Finish only the release an interrupted run recorded (`releasing`
+    /// records): no new pins, no new releases, whatever the policy. For
+    /// [`finish_retention`] while a trial is open ([`Owed::InterruptedRelease`]).
+    Complete,
 }
 
 /// File whose presence tells systemd that retention housekeeping is
@@ -163,12 +170,44 @@ fn trigger_path(sysroot: &ostree::Sysroot) -> std::path::PathBuf {
         .join("retention-pending")
 }
 
-/// Whether retention housekeeping is pending: no trial is open and
-/// stagehand still holds pins (or an interrupted release left `releasing`
-/// records).
+/// What retention housekeeping is owed: the one predicate behind
+/// [`pending_in`] (status, the verdicts' `retention_pending`, the trigger)
+/// and [`finish_retention`] (what `autocleanup` does), so that "retention
+/// pending" always means "the next `autocleanup` has something to do".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owed {
+    /// No trial is open and stagehand still holds pins (a verdict on the
+    /// boot path deferred their release): release them all.
+    TrialOver,
+    /// A trial is open and an interrupted release (staging, mark-bad of a
+    /// pinned deployment during a trial) left `releasing` records: finish
+    /// that release, keep the trial's pins. The decision is durable (the
+    /// records say which pins the policy no longer wanted), so finishing it
+    /// needs no policy: the pins not marked `releasing` stay as they are.
+    InterruptedRelease,
+}
+
+/// Which housekeeping is owed for this store and these deployments, if any.
+/// A staging's `pending` record counts as an open trial: without the lock
+/// (status) it may be a staging that is running; with it,
+/// [`Store::load`] has adopted it first.
+pub(crate) fn owed(store: &Store, view: &View) -> Option<Owed> {
+    if store.pins().is_empty() {
+        None
+    } else if !trial_open(store, view) {
+        Some(Owed::TrialOver)
+    } else if store.pins().iter().any(|p| p.releasing) {
+        Some(Owed::InterruptedRelease)
+    } else {
+        None
+    }
+}
+
+/// Whether retention housekeeping is pending ([`owed`]): no trial is open
+/// and stagehand still holds pins, or an interrupted release left
+/// `releasing` records. Exactly when [`finish_retention`] acts.
 pub(crate) fn pending_in(store: &Store, view: &View) -> bool {
-    store.pins().iter().any(|p| p.releasing)
-        || (!store.pins().is_empty() && !trial_open(store, view))
+    owed(store, view).is_some()
 }
 
 /// [`pending_in`] for a store read from `sysroot` (status).
@@ -212,7 +251,7 @@ fn clear_trigger(sysroot: &ostree::Sysroot) {
 /// What [`finish_retention`] did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RetentionOutcome {
-    /// Pins stagehand released because no trial is open any more.
+    /// Pins stagehand released because no trial needs them any more.
     pub released_pins: Vec<DeploymentId>,
     /// Deployments removed from the deployment list because only a released
     /// pin kept them: named in the cleanup stamp first, so the cleanup that
@@ -220,40 +259,99 @@ pub struct RetentionOutcome {
     pub removed: Vec<DeploymentId>,
 }
 
-/// The retention housekeeping the boot-path verdicts defer: when no trial
-/// is open, release the pins stagehand recorded and remove from the
-/// deployment list what only they kept (named in the cleanup stamp first).
-/// Idempotent and crash-safe (the release protocol of [`reconcile`]); does
-/// nothing while a trial is open (staging owns the pins then) or when
-/// nothing is pending. [`crate::run_cleanup`] calls it first, so the same
-/// cleanup prunes what it removed.
+/// The retention housekeeping the boot-path verdicts defer, and the end of
+/// a release an interruption left half done (`owed`): when no trial is
+/// open, release the pins stagehand recorded and remove from the deployment
+/// list what only they kept (named in the cleanup stamp first); while a
+/// trial is open, finish only the release an interrupted run recorded
+/// (`releasing`), keeping the trial's pins. Idempotent and crash-safe (the
+/// release protocol of `reconcile`); does nothing when nothing is
+/// pending, which is exactly when `status` says no retention is pending.
+/// [`crate::run_cleanup`] calls it first, so the same cleanup prunes what
+/// it removed.
+///
+/// A corrupt cleanup stamp (docs/cleanup.md) is the administrator's to
+/// inspect, and removing a deployment would have to replace it; so the
+/// pins are still released (that needs no stamp), but a deployment only
+/// they kept stays listed, its record kept as `releasing` (still pending),
+/// and the result is [`crate::Error::Corrupt`] naming the stamp and what to
+/// do. `stagehand autocleanup --force` finishes it.
 pub fn finish_retention(
     lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<RetentionOutcome> {
+    finish_retention_with(lock, false, cancellable)
+}
+
+/// [`finish_retention`]; with `replace_corrupt_stamp` (a forced cleanup) a
+/// corrupt stamp is replaced like any writer replaces it, and the removal
+/// goes ahead.
+pub(crate) fn finish_retention_with(
+    lock: &SysrootLock,
+    replace_corrupt_stamp: bool,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<RetentionOutcome> {
     let sysroot = lock.sysroot();
     let view = View::of(sysroot);
     let mut out = RetentionOutcome::default();
     // A read first: the cleanup that calls this must not move a corrupt
-    // store aside (that is for the health operations, which report it).
+    // store aside (that is for the health operations, which report it). A
+    // `pending` staging record needs the load to be adopted (we hold the
+    // lock: that staging is over), which may end the trial it opened.
     let peek = Store::read(sysroot)?;
-    if peek.pending().is_none() && !pending_in(&peek, &view) {
+    if peek.pending().is_none() && owed(&peek, &view).is_none() {
         clear_trigger(sysroot);
         return Ok(out);
     }
     let mut store = Store::load(sysroot)?;
-    if !trial_open(&store, &view) && pending_in(&store, &view) {
-        // No trial is open, so the policy wants no pins whatever the
-        // configuration says.
-        let rec = reconcile(
-            lock,
-            &mut store,
-            &HealthOptions::new().keep_known_good(false),
-            Housekeeping::Release,
-            cancellable,
-        )?;
-        out.released_pins = rec.released;
-        out.removed = rec.removed;
+    let housekeeping = match owed(&store, &view) {
+        None => {
+            clear_trigger(sysroot);
+            return Ok(out);
+        }
+        Some(Owed::TrialOver) => Housekeeping::Release,
+        Some(Owed::InterruptedRelease) => Housekeeping::Complete,
+    };
+    let stamp_error = if replace_corrupt_stamp {
+        None
+    } else {
+        crate::cleanup::pending_cleanup(sysroot).err()
+    };
+    // No trial is open (or the release to finish was decided already), so
+    // the policy wants no new pins whatever the configuration says.
+    let rec = reconcile_with(
+        lock,
+        &mut store,
+        &HealthOptions::new().keep_known_good(false),
+        housekeeping,
+        stamp_error.is_some(),
+        cancellable,
+    )?;
+    out.released_pins = rec.released;
+    out.removed = rec.removed;
+    if let (Some(e), false) = (stamp_error, rec.held.is_empty()) {
+        // Still pending: the trigger stays (the stamp starts the unit too).
+        let names: Vec<String> = rec.held.iter().map(|d| d.to_string()).collect();
+        let released: Vec<String> = out.released_pins.iter().map(|d| d.to_string()).collect();
+        let path = crate::cleanup::stamp_path(sysroot);
+        return Err(crate::error::Error::Corrupt {
+            path,
+            detail: format!(
+                "{}; retention housekeeping {}, but {} stays listed until the stamp is \
+                 cleared, since removing it would replace the stamp: inspect the stamp, then \
+                 run `stagehand autocleanup --force`",
+                match e {
+                    crate::error::Error::Corrupt { detail, .. } => detail,
+                    other => other.to_string(),
+                },
+                if released.is_empty() {
+                    "released no pin".to_string()
+                } else {
+                    format!("released stagehand's pins on {}", released.join(", "))
+                },
+                names.join(", ")
+            ),
+        });
     }
     clear_trigger(sysroot);
     Ok(out)
@@ -337,6 +435,9 @@ pub(crate) struct Reconciled {
     pub pinned: Vec<DeploymentId>,
     pub released: Vec<DeploymentId>,
     pub removed: Vec<DeploymentId>,
+    /// Deployments only a released pin kept, left listed because the
+    /// caller could not name them in the cleanup stamp (`hold_drops`).
+    pub held: Vec<DeploymentId>,
 }
 
 /// Bring the sysroot in line with the store; idempotent, and the way every
@@ -353,7 +454,9 @@ pub(crate) struct Reconciled {
 ///
 /// With [`Housekeeping::Defer`] steps 2 and 3 only ever add pins: pins the
 /// policy no longer wants stay, recorded, for [`finish_retention`] (and
-/// pins an interrupted release left `releasing` stay as they are).
+/// pins an interrupted release left `releasing` stay as they are). With
+/// [`Housekeeping::Complete`] the wanted pins are the recorded ones not
+/// `releasing`: only the recorded release is finished.
 pub(crate) fn reconcile(
     lock: &SysrootLock,
     store: &mut Store,
@@ -361,7 +464,23 @@ pub(crate) fn reconcile(
     housekeeping: Housekeeping,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<Reconciled> {
-    let release = housekeeping == Housekeeping::Release;
+    reconcile_with(lock, store, opts, housekeeping, false, cancellable)
+}
+
+/// [`reconcile`]; with `hold_drops`, step 3 removes nothing from the
+/// deployment list (removing needs the cleanup stamp, which the caller
+/// must not replace): the pins are released all the same, and the records
+/// of what would have been removed stay `releasing`, so the release is
+/// still pending and finishes at the next run that may write the stamp.
+pub(crate) fn reconcile_with(
+    lock: &SysrootLock,
+    store: &mut Store,
+    opts: &HealthOptions,
+    housekeeping: Housekeeping,
+    hold_drops: bool,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<Reconciled> {
+    let release = housekeeping != Housekeeping::Defer;
     let sysroot = lock.sysroot();
     let mut out = Reconciled::default();
 
@@ -383,7 +502,14 @@ pub(crate) fn reconcile(
 
     // 2. Record what to pin and what to release, then act on it.
     let view = View::of(sysroot);
-    let desired: Vec<DeploymentId> = if opts.keep_known_good && trial_open(store, &view) {
+    let desired: Vec<DeploymentId> = if housekeeping == Housekeeping::Complete {
+        store
+            .pins()
+            .iter()
+            .filter(|p| !p.releasing && view.index_of(&p.deployment).is_some())
+            .map(|p| p.deployment.clone())
+            .collect()
+    } else if opts.keep_known_good && trial_open(store, &view) {
         known_good(store, &view, &[])
             .into_iter()
             .take(2)
@@ -477,7 +603,20 @@ pub(crate) fn reconcile(
                     && !view.deployments[i].is_pinned()
             })
             .collect();
-        if !drop.is_empty() {
+        let held: Vec<DeploymentId> = if hold_drops {
+            drop.iter().map(|&i| view.ids[i].clone()).collect()
+        } else {
+            Vec::new()
+        };
+        if !held.is_empty() {
+            for d in &held {
+                log::warn!(
+                    "{d} stays listed: only stagehand's released pin kept it, but the cleanup \
+                     stamp that must name it first is corrupt"
+                );
+            }
+            out.held = held.clone();
+        } else if !drop.is_empty() {
             let order: Vec<usize> = view.non_staged().filter(|i| !drop.contains(i)).collect();
             for &i in &drop {
                 log::info!(
@@ -488,7 +627,9 @@ pub(crate) fn reconcile(
             }
             write_order(lock, &view, &order, cancellable)?;
         }
-        store.pins_mut().retain(|p| !p.releasing);
+        store
+            .pins_mut()
+            .retain(|p| !p.releasing || held.contains(&p.deployment));
         store.save(sysroot)?;
     }
     Ok(out)
