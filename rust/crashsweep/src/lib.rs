@@ -216,9 +216,21 @@ fn sweep(sh: &Stagehand, op: Op, opts: &Options) -> Row {
         let reference = checks::end_state(sh, tb, m, op.any_serial.as_deref());
         (full, reference, keep)
     };
+    let mut violations = Vec::new();
+    // A `+reboot` row compares with the uninterrupted run followed by the
+    // same power cut and boots.
+    let settled = op.reboot.map(|r| {
+        if let Some(m) = machine.borrow_mut().take() {
+            m.power_off();
+        }
+        let s = checks::after_power_cut(sh, tb, &keep, r.healthy);
+        for x in &s.violations {
+            violations.push(format!("{}, uninterrupted, then a power cut: {x}", op.name));
+        }
+        s.end
+    });
     let ks = choose(&full.points, opts.points);
     let started = Instant::now();
-    let mut violations = Vec::new();
     for &k in &ks {
         let t0 = Instant::now();
         // Threads race (libostree syncs in a worker thread while the main
@@ -246,6 +258,32 @@ fn sweep(sh: &Stagehand, op: Op, opts: &Options) -> Row {
             continue;
         }
         let t_kill = t0.elapsed();
+        if let (Some(r), Some(reference)) = (op.reboot, &settled) {
+            // The power is cut where the kill was; the boots that follow
+            // must settle where they settle after the uninterrupted run.
+            drop(g);
+            if let Some(m) = machine.borrow_mut().take() {
+                m.power_off();
+            }
+            let s = checks::after_power_cut(sh, tb, &keep, r.healthy);
+            let boots = s.boots.join(" → ");
+            for x in s.violations {
+                bad(format!("then a power cut ({boots}): {x}"));
+            }
+            if !s.end.is_empty() && &s.end != reference {
+                bad(format!(
+                    "then a power cut ({boots}): settled elsewhere:\n{}",
+                    checks::diff(reference, &s.end)
+                ));
+            }
+            if opts.times {
+                eprintln!(
+                    "  k={k}: boot+kill {t_boot:?} {t_kill:?} boots {boots} {:?}",
+                    t0.elapsed()
+                );
+            }
+            continue;
+        }
         for v in checks::invariants(sh, tb, m, &keep) {
             bad(v);
         }
@@ -334,12 +372,12 @@ pub fn run(opts: &Options, mut progress: impl FnMut(&Row)) -> Vec<Row> {
 /// The table: operation, crash points, tried, violations, time.
 pub fn table(rows: &[Row]) -> String {
     let mut t = format!(
-        "{:<20} {:>12} {:>7} {:>11} {:>9}\n",
+        "{:<26} {:>12} {:>7} {:>11} {:>9}\n",
         "operation", "crash points", "tried", "violations", "time"
     );
     for r in rows {
         t += &format!(
-            "{:<20} {:>12} {:>7} {:>11} {:>8.0}s\n",
+            "{:<26} {:>12} {:>7} {:>11} {:>8.0}s\n",
             r.name,
             r.points,
             r.tried,
@@ -350,7 +388,7 @@ pub fn table(rows: &[Row]) -> String {
     let (p, k, v) = rows.iter().fold((0, 0, 0), |(p, k, v), r| {
         (p + r.points, k + r.tried, v + r.violations.len())
     });
-    t += &format!("{:<20} {p:>12} {k:>7} {v:>11}\n", "total");
+    t += &format!("{:<26} {p:>12} {k:>7} {v:>11}\n", "total");
     t
 }
 
