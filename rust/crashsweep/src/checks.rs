@@ -271,7 +271,10 @@ pub(crate) struct Settled {
 ///
 /// 1. every unit succeeded;
 /// 2. [`invariants`] (state files parse, `ostree admin status` succeeds,
-///    the start state's booted and rollback deployments are intact, ...);
+///    ...), with the deployments to keep being this boot's: the booted one
+///    and its rollback, the first known-good one after it, as they were
+///    before the units ran (the start state's rollback may go: once an
+///    update is marked good, retention drops the oldest deployment);
 /// 3. the default deployment has no failure verdict (health `failed` or its
 ///    commit denylisted) while a known-good one exists;
 /// 4. the running deployment has a failure verdict only if a reboot was
@@ -279,12 +282,7 @@ pub(crate) struct Settled {
 ///    person, picks every boot here, so no boot is a person's choice;
 /// 5. a requested reboot is followed; the [`MAX_BOOTS`]th boot requests
 ///    none.
-pub(crate) fn after_power_cut(
-    sh: &Stagehand,
-    tb: &Testbed,
-    keep: &[(String, u32)],
-    healthy: bool,
-) -> Settled {
+pub(crate) fn after_power_cut(sh: &Stagehand, tb: &Testbed, healthy: bool) -> Settled {
     use stagehand::bootloader::grubenv::{simulate_boot_file, GrubChoice};
     let mut v = Vec::new();
     let mut boots = Vec::new();
@@ -303,6 +301,7 @@ pub(crate) fn after_power_cut(
         };
         boots.push(format!("{}({choice:?})", &d.checksum[..8]));
         let m = tb.boot(d);
+        let keep = boot_keepers(sh, &m);
         let mut bad = |what: String| v.push(format!("boot {n} into {}: {what}", d.id()));
         let unit = |args: &[&str], bad: &mut dyn FnMut(String)| {
             let out = sh.run(&m, args);
@@ -332,7 +331,7 @@ pub(crate) fn after_power_cut(
         {
             unit(&["autocleanup"], &mut bad);
         }
-        for x in invariants(sh, tb, &m, keep) {
+        for x in invariants(sh, tb, &m, &keep) {
             bad(x);
         }
         let rebooted = m.run(&["test", "-e", REBOOT_TRACE]).status.success();
@@ -359,6 +358,37 @@ pub(crate) fn after_power_cut(
         boots,
         violations: v,
     }
+}
+
+/// The deployments a boot's units must keep, as [`invariants`] takes them:
+/// the booted one and the first known-good one after it (the rollback),
+/// read before the units run.
+fn boot_keepers(sh: &Stagehand, m: &Machine<'_>) -> Vec<(String, u32)> {
+    let j: Value = serde_json::from_str(&sh.ok(m, &["status", "--json"])).unwrap();
+    let denied = |d: &Value| {
+        j["denylist"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["checksum"] == d["checksum"]))
+    };
+    let deps = j["deployments"].as_array().unwrap();
+    let id = |d: &Value| {
+        (
+            d["checksum"].as_str().unwrap().to_string(),
+            d["serial"].as_u64().unwrap() as u32,
+        )
+    };
+    let Some(b) = deps.iter().position(|d| d["booted"] == true) else {
+        return vec![];
+    };
+    let mut keep = vec![id(&deps[b])];
+    if let Some(r) = deps[b + 1..].iter().find(|d| {
+        d["staged"] != true
+            && (d["health"] == "good" || d["health"] == "good-fallback")
+            && !denied(d)
+    }) {
+        keep.push(id(r));
+    }
+    keep
 }
 
 /// The booted deployment's entry of `stagehand status --json`.

@@ -223,7 +223,7 @@ fn sweep(sh: &Stagehand, op: Op, opts: &Options) -> Row {
         if let Some(m) = machine.borrow_mut().take() {
             m.power_off();
         }
-        let s = checks::after_power_cut(sh, tb, &keep, r.healthy);
+        let s = checks::after_power_cut(sh, tb, r.healthy);
         for x in &s.violations {
             violations.push(format!("{}, uninterrupted, then a power cut: {x}", op.name));
         }
@@ -265,7 +265,7 @@ fn sweep(sh: &Stagehand, op: Op, opts: &Options) -> Row {
             if let Some(m) = machine.borrow_mut().take() {
                 m.power_off();
             }
-            let s = checks::after_power_cut(sh, tb, &keep, r.healthy);
+            let s = checks::after_power_cut(sh, tb, r.healthy);
             let boots = s.boots.join(" → ");
             for x in s.violations {
                 bad(format!("then a power cut ({boots}): {x}"));
