@@ -12,6 +12,50 @@
 //! (`checks::end_state`). [`table`] prints operation, crash points, tried,
 //! violations.
 //!
+//! # The `+reboot` rows
+//!
+//! A kill in the same boot is not all a crash can be: a power cut (or a
+//! watchdog) is followed by a reboot, and the next boot's units, not a
+//! re-run of the operation, must pick up the pieces. For the operations
+//! where that matters (`finalize-stamp`, `autocleanup`, `assess`,
+//! `mark-good`, `mark-bad`, `mark-bad-finalized`, `health-deadline`,
+//! `boot-units`) a row `<operation>+reboot` starts from the same state, with
+//! `auto-reboot = true` in every deployment's `/etc/stagehand/stagehand.conf`.
+//! After the kill at point `k` the machine is powered off (its `/run` is
+//! lost, as in a power cut) and booted again the way the bootloader boots:
+//! GRUB's model (`grubenv::simulate_boot_file`, which counts the boot
+//! against an armed counter) picks the default deployment or, when the
+//! counter ran out, the fallback. The boot's units run in systemd's order:
+//! `assess`; `mark-good` if the booted deployment is on trial and the row's
+//! boots are *healthy* (boot-complete.target reached: every row but those
+//! whose operation fails the update, `mark-bad`, `mark-bad-finalized` and
+//! `health-deadline`, where the failure recurs); `health-deadline --now`
+//! with a reboot command that leaves a trace in `/run`; `autocleanup` if
+//! its unit's conditions hold. After each such boot:
+//!
+//! 1. every unit succeeds;
+//! 2. the invariants of a kill hold (every state file parses, `ostree admin
+//!    status` succeeds, ...), with this boot's booted deployment and its
+//!    known-good rollback (read before the units ran) listed and intact;
+//! 3. the default deployment has no failure verdict (health `failed`, or
+//!    its commit denylisted) while a known-good deployment exists;
+//! 4. the running deployment has a failure verdict only if the deadline
+//!    requested a reboot in this boot. (A person who picks a failed entry
+//!    in the boot menu is the other explanation the design allows; here the
+//!    bootloader picks every boot, so it never applies.)
+//! 5. A requested reboot is followed, up to three boots in all; the third
+//!    requests none.
+//!
+//! Where the boots settle must not depend on `k`: the deployments in order
+//! with their health and which one runs, the denylist, whether a cleanup
+//! or the retention housekeeping is pending, and the GRUB environment's
+//! variables equal what the same power cut and boots give after the
+//! uninterrupted run (`checks::settled_state`; reasons, attempts, serials
+//! and timestamps left out: a deadline's verdict on a boot that failed
+//! again reads differently from mark-bad's, and a boot more or less is
+//! counted). The re-run in the same boot and its byte-exact comparison are
+//! the plain rows' job; a `+reboot` row does neither.
+//!
 //! The `stagehand-crashsweep` command runs it (`sh scripts/crashsweep.sh` is
 //! the full sweep, every point); the `crashsweep` test of the CLI crate runs
 //! a sample in CI. Needs root, like the test bed.
