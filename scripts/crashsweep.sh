@@ -6,6 +6,7 @@
 #   sh scripts/crashsweep.sh                  # the full sweep (every point)
 #   sh scripts/crashsweep.sh --points 3       # 3 spaced + 3 commit points each
 #   sh scripts/crashsweep.sh --ops stage,mark-good
+#   sh scripts/crashsweep.sh --ops mark-bad+reboot   # a power cut, then the next boots
 #   sh scripts/crashsweep.sh --list           # the operations and start states
 #
 # Needs root (the test bed builds sysroots and mount namespaces).

@@ -534,10 +534,7 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
         "killed before the rollback: {}",
         killed.crash_point().unwrap()
     );
-    assert!(!m
-        .run(&["test", "-e", "/run/rebooted"])
-        .status
-        .success());
+    assert!(!m.run(&["test", "-e", "/run/rebooted"]).status.success());
     drop(m);
 
     // The reboot: the failed v2 is still the default and boots.

@@ -1,6 +1,7 @@
 //! The crash sweep in CI: a deterministic sample of crash points of every
 //! state-changing operation (`stagehand_crashsweep`, whose command
-//! `stagehand-crashsweep` runs the full sweep: docs/reliability.md).
+//! `stagehand-crashsweep` runs the full sweep: docs/reliability.md), the
+//! `+reboot` rows included (each kill a power cut, then the next boots).
 //!
 //! `STAGEHAND_CRASHSWEEP` = `full` or N changes which points are tried
 //! (default 1: the middle point and the middle commit point of each

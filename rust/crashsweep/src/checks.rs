@@ -233,3 +233,245 @@ pub(crate) fn diff(a: &str, b: &str) -> String {
     }
     out
 }
+
+/// The file the health deadline's reboot command creates in the `+reboot`
+/// rows: the trace that a reboot was requested in this boot (`/run` is empty
+/// at every boot).
+pub(crate) const REBOOT_TRACE: &str = "/run/stagehand-crashsweep-rebooted";
+
+/// How many boots a power cut may take to settle: the boot after it, and the
+/// reboot its health deadline may request out of a failed deployment (and
+/// one more, so a loop shows as one).
+pub(crate) const MAX_BOOTS: usize = 3;
+
+/// Where the boots after a power cut ended ([`after_power_cut`]).
+pub(crate) struct Settled {
+    /// What the last boot left, in the terms that must not depend on where
+    /// the kill was ([`settled_state`]).
+    pub end: String,
+    /// Which deployment each boot ran (short checksums), for the messages.
+    pub boots: Vec<String>,
+    /// What was wrong along the way, one message each.
+    pub violations: Vec<String>,
+}
+
+/// Boot what the bootloader boots after a power cut, run the boot's units,
+/// check the invariants of a settled boot, and follow a requested reboot,
+/// up to [`MAX_BOOTS`] boots.
+///
+/// The bootloader is GRUB's model: `grubenv::simulate_boot_file` on the
+/// environment block (every start state has one) counts a boot against an
+/// armed counter and picks the default entry (`deployments()[0]`) or, when
+/// the counter ran out, the fallback (`[1]`). The boot's units run in the
+/// order systemd gives them: `assess`; `mark-good` if the booted deployment
+/// is on trial and the boot is `healthy` (boot-complete.target reached);
+/// the health deadline, its time up (`--now`), with a reboot command that
+/// leaves [`REBOOT_TRACE`] (the machines run with `auto-reboot = true`); the
+/// cleanup if its unit's conditions hold. Then, after each boot:
+///
+/// 1. every unit succeeded;
+/// 2. [`invariants`] (state files parse, `ostree admin status` succeeds,
+///    ...), with the deployments to keep being this boot's: the booted one
+///    and its rollback, the first known-good one after it, as they were
+///    before the units ran (the start state's rollback may go: once an
+///    update is marked good, retention drops the oldest deployment);
+/// 3. the default deployment has no failure verdict (health `failed` or its
+///    commit denylisted) while a known-good one exists;
+/// 4. the running deployment has a failure verdict only if a reboot was
+///    requested in this boot (the trace exists). The bootloader, not a
+///    person, picks every boot here, so no boot is a person's choice;
+/// 5. a requested reboot is followed; the [`MAX_BOOTS`]th boot requests
+///    none.
+pub(crate) fn after_power_cut(sh: &Stagehand, tb: &Testbed, healthy: bool) -> Settled {
+    use stagehand::bootloader::grubenv::{simulate_boot_file, GrubChoice};
+    let mut v = Vec::new();
+    let mut boots = Vec::new();
+    for n in 1..=MAX_BOOTS {
+        let choice = match simulate_boot_file(&grubenv(tb)) {
+            Ok(c) => c,
+            Err(e) => {
+                v.push(format!("boot {n}: GRUB's model cannot read the block: {e}"));
+                GrubChoice::Default
+            }
+        };
+        let deps = tb.deployments();
+        let d = match choice {
+            GrubChoice::Default => &deps[0],
+            GrubChoice::Fallback => &deps[1],
+        };
+        boots.push(format!("{}({choice:?})", &d.checksum[..8]));
+        let m = tb.boot(d);
+        let keep = boot_keepers(sh, &m);
+        let mut bad = |what: String| v.push(format!("boot {n} into {}: {what}", d.id()));
+        let unit = |args: &[&str], bad: &mut dyn FnMut(String)| {
+            let out = sh.run(&m, args);
+            if !out.status.success() {
+                bad(format!(
+                    "{args:?} failed ({}): {}{}",
+                    out.status,
+                    text(&out.stdout),
+                    text(&out.stderr)
+                ));
+            }
+        };
+        unit(&["assess"], &mut bad);
+        if healthy && booted_status(sh, &m).is_some_and(|b| b["on_trial"] == true) {
+            unit(&["mark-good"], &mut bad);
+        }
+        let reboot = format!("touch {REBOOT_TRACE}");
+        unit(
+            &["health-deadline", "--now", "--reboot-command", &reboot],
+            &mut bad,
+        );
+        if tb.sysroot().join(".cleanup").exists()
+            || tb
+                .sysroot()
+                .join("ostree/stagehand/retention-pending")
+                .exists()
+        {
+            unit(&["autocleanup"], &mut bad);
+        }
+        for x in invariants(sh, tb, &m, &keep) {
+            bad(x);
+        }
+        let rebooted = m.run(&["test", "-e", REBOOT_TRACE]).status.success();
+        for x in verdict_invariants(sh, &m, rebooted) {
+            bad(x);
+        }
+        if !rebooted {
+            let end = settled_state(sh, tb, &m);
+            m.power_off();
+            return Settled {
+                end,
+                boots,
+                violations: v,
+            };
+        }
+        m.power_off();
+    }
+    v.push(format!(
+        "still requesting a reboot after {MAX_BOOTS} boots ({})",
+        boots.join(" → ")
+    ));
+    Settled {
+        end: String::new(),
+        boots,
+        violations: v,
+    }
+}
+
+/// The deployments a boot's units must keep, as [`invariants`] takes them:
+/// the booted one and the first known-good one after it (the rollback),
+/// read before the units run.
+fn boot_keepers(sh: &Stagehand, m: &Machine<'_>) -> Vec<(String, u32)> {
+    let j: Value = serde_json::from_str(&sh.ok(m, &["status", "--json"])).unwrap();
+    let denied = |d: &Value| {
+        j["denylist"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["checksum"] == d["checksum"]))
+    };
+    let deps = j["deployments"].as_array().unwrap();
+    let id = |d: &Value| {
+        (
+            d["checksum"].as_str().unwrap().to_string(),
+            d["serial"].as_u64().unwrap() as u32,
+        )
+    };
+    let Some(b) = deps.iter().position(|d| d["booted"] == true) else {
+        return vec![];
+    };
+    let mut keep = vec![id(&deps[b])];
+    if let Some(r) = deps[b + 1..].iter().find(|d| {
+        d["staged"] != true
+            && (d["health"] == "good" || d["health"] == "good-fallback")
+            && !denied(d)
+    }) {
+        keep.push(id(r));
+    }
+    keep
+}
+
+/// The booted deployment's entry of `stagehand status --json`.
+fn booted_status(sh: &Stagehand, m: &Machine<'_>) -> Option<Value> {
+    let out = sh.run(m, &["status", "--json"]);
+    let j: Value = serde_json::from_slice(&out.stdout).ok()?;
+    j["deployments"]
+        .as_array()?
+        .iter()
+        .find(|d| d["booted"] == true)
+        .cloned()
+}
+
+/// Invariants 3 and 4 of [`after_power_cut`], on a boot whose units ran.
+fn verdict_invariants(sh: &Stagehand, m: &Machine<'_>, rebooted: bool) -> Vec<String> {
+    let mut v = Vec::new();
+    let out = sh.run(m, &["status", "--json"]);
+    let Ok(j) = serde_json::from_slice::<Value>(&out.stdout) else {
+        v.push(format!("stagehand status failed: {}", text(&out.stderr)));
+        return v;
+    };
+    let denied = |d: &Value| {
+        j["denylist"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["checksum"] == d["checksum"]))
+    };
+    let failed = |d: &Value| d["health"] == "failed" || denied(d);
+    let known_good =
+        |d: &Value| (d["health"] == "good" || d["health"] == "good-fallback") && !denied(d);
+    let deps: Vec<&Value> = j["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["staged"] != true)
+        .collect();
+    if let Some(default) = deps.first() {
+        if failed(default) && deps.iter().any(|d| known_good(d)) {
+            v.push(format!(
+                "the default deployment has a failure verdict while a known-good one exists: {default}"
+            ));
+        }
+    }
+    if let Some(b) = deps.iter().find(|d| d["booted"] == true) {
+        if failed(b) && !rebooted {
+            v.push(format!(
+                "running on a deployment with a failure verdict and no reboot requested: {b}"
+            ));
+        }
+    }
+    v
+}
+
+/// What a settled boot leaves, in the terms that must not depend on where
+/// the power was cut: the deployments in order (checksum, health, booted),
+/// the denylisted commits, whether a cleanup or retention housekeeping is
+/// still pending, and the GRUB environment's variables. Not compared (they
+/// legitimately differ): reasons (a deadline's verdict on a boot that failed
+/// again reads differently from mark-bad's), boot attempts and timestamps,
+/// serials.
+pub(crate) fn settled_state(sh: &Stagehand, tb: &Testbed, m: &Machine<'_>) -> String {
+    let j: Value = serde_json::from_str(&sh.ok(m, &["status", "--json"])).unwrap();
+    let mut s = String::new();
+    for d in j["deployments"].as_array().unwrap() {
+        s += &format!(
+            "{} {}{}{}\n",
+            &d["checksum"].as_str().unwrap()[..8],
+            d["health"],
+            if d["booted"] == true { " booted" } else { "" },
+            if d["staged"] == true { " staged" } else { "" },
+        );
+    }
+    for d in j["denylist"].as_array().into_iter().flatten() {
+        s += &format!("denied {}\n", &d["checksum"].as_str().unwrap_or("?")[..8]);
+    }
+    s += &format!(
+        "cleanup pending {}, retention pending {}\n",
+        j["cleanup_pending"], j["retention_pending"]
+    );
+    let env = Command::new("grub-editenv")
+        .arg(grubenv(tb))
+        .arg("list")
+        .output()
+        .map(|o| text(&o.stdout) + &text(&o.stderr))
+        .unwrap_or_default();
+    s + "grubenv:\n" + &env
+}

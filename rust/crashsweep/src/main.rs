@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for (name, start) in OPERATIONS {
-            println!("{name:<20} {start}");
+            println!("{name:<26} {start}");
         }
         return ExitCode::SUCCESS;
     }

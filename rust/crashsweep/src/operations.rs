@@ -48,7 +48,36 @@ pub(crate) struct Op {
     /// run (a killed checkout leaves an orphan, the next staging takes the
     /// next serial).
     pub any_serial: Option<String>,
+    /// A `+reboot` row: after each kill the machine loses power and boots
+    /// again instead of running the operation again in the same boot.
+    pub reboot: Option<Reboot>,
 }
+
+/// How the boots after a power cut go, for a `+reboot` row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reboot {
+    /// Whether the booted deployment passes its health check (so mark-good
+    /// runs when it is on trial). What the uninterrupted run's end state
+    /// implies: false for the rows whose operation fails the update
+    /// (`mark-bad`, `health-deadline`): the failure it reacted to recurs.
+    pub healthy: bool,
+}
+
+/// The suffix of the rows that reboot after each kill.
+pub(crate) const REBOOT_SUFFIX: &str = "+reboot";
+
+/// The operations with a `+reboot` row, and whether the boots after the
+/// power cut are healthy ([`Reboot::healthy`]).
+const REBOOT_ROWS: &[(&str, bool)] = &[
+    ("finalize-stamp", true),
+    ("autocleanup", true),
+    ("assess", true),
+    ("mark-good", true),
+    ("mark-bad", false),
+    ("mark-bad-finalized", false),
+    ("health-deadline", false),
+    ("boot-units", true),
+];
 
 /// The names and start states of every operation, in sweep order.
 pub const OPERATIONS: &[(&str, &str)] = &[
@@ -105,6 +134,38 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     (
         "boot-units",
         "booted into v3: assess, mark-good, autocleanup in a row (the boot's units)",
+    ),
+    (
+        "finalize-stamp+reboot",
+        "as `finalize-stamp`; each kill is a power cut, then boots into v3 (healthy)",
+    ),
+    (
+        "autocleanup+reboot",
+        "as `autocleanup`; each kill is a power cut, then boots (healthy)",
+    ),
+    (
+        "assess+reboot",
+        "as `assess`; each kill is a power cut, then boots (healthy: v3 passes its trial)",
+    ),
+    (
+        "mark-good+reboot",
+        "as `mark-good`; each kill is a power cut, then boots (healthy)",
+    ),
+    (
+        "mark-bad+reboot",
+        "as `mark-bad`; each kill is a power cut, then boots (v3 fails again)",
+    ),
+    (
+        "mark-bad-finalized+reboot",
+        "as `mark-bad-finalized`; each kill is a power cut, then GRUB boots (v3 fails)",
+    ),
+    (
+        "health-deadline+reboot",
+        "as `health-deadline`; each kill is a power cut, then boots (v3 fails again)",
+    ),
+    (
+        "boot-units+reboot",
+        "as `boot-units`; each kill is a power cut, then the next boot's units run (healthy)",
     ),
 ];
 
@@ -238,6 +299,7 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
             boot: sums[1].clone(),
             rerun_codes: vec![],
             any_serial: None,
+            reboot: None,
         }
     };
     // From `booted_into_v3()` after `before`, v3 booted.
@@ -259,6 +321,7 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
             args,
             rerun_codes: vec![],
             any_serial: None,
+            reboot: None,
         }
     };
     let interrupted = exit_for(stagehand::ErrorCode::Interrupted);
@@ -272,11 +335,13 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
             action,
         ])
     };
-    for &(name, _) in OPERATIONS {
-        if !want(name) {
+    for &(full, _) in OPERATIONS {
+        if !want(full) {
             continue;
         }
-        let op = match name {
+        // A `+reboot` row starts where its operation's row starts.
+        let name = full.strip_suffix(REBOOT_SUFFIX).unwrap_or(full);
+        let mut op = match name {
             "stage" => {
                 let mut op = simple(name, |_| vec![], |v3| argv(&["@", "stage", v3]));
                 op.any_serial = Some(op.args[2].clone());
@@ -426,6 +491,7 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
                     args,
                     rerun_codes: vec![],
                     any_serial: None,
+                    reboot: None,
                 }
             }
             "health-deadline" => from_v3(
@@ -462,9 +528,35 @@ pub(crate) fn ops(sh: &Stagehand, wanted: Option<&[String]>) -> Vec<Op> {
             ),
             other => unreachable!("operation {other} has no start state"),
         };
+        if full != name {
+            let healthy = REBOOT_ROWS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{full} is not in REBOOT_ROWS"))
+                .1;
+            op.name = full;
+            op.start = start(full);
+            op.reboot = Some(Reboot { healthy });
+            enable_auto_reboot(&op.tb);
+        }
         ops.push(op);
     }
     ops
+}
+
+/// Turn on `auto-reboot` in every deployment's `/etc/stagehand/stagehand.conf`
+/// (keeping what is there): the health deadline then reboots out of a failed
+/// deployment, which the `+reboot` rows check. A deployment staged later
+/// inherits it through the `/etc` merge.
+fn enable_auto_reboot(tb: &Testbed) {
+    for d in tb.deployments() {
+        let etc = tb.deployment_dir(&d).join("etc/stagehand");
+        std::fs::create_dir_all(&etc).unwrap();
+        let conf = etc.join("stagehand.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
+        text += "[health]\nauto-reboot = true\n";
+        std::fs::write(&conf, text).unwrap();
+    }
 }
 
 /// Run `a` in `m` (`@` = stagehand), panicking on failure.
