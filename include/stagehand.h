@@ -2214,6 +2214,11 @@ gboolean stagehand_mark_bad_result_get_unstaged(const StagehandMarkBadResult *re
  * stagehand_mark_bad_result_get_rolled_back_to:
  * @result: a #StagehandMarkBadResult
  *
+ * While another deployment is staged, libostree 2022.7 cannot write some
+ * orders: the default (stagehand_mark_bad_result_get_default()) may then
+ * still be the failed deployment. The staged deployment boots next either
+ * way, and this one becomes its fallback when it is finalized.
+ *
  * Returns: (transfer none) (nullable): the identity of the known-good deployment made the default, %NULL when no rollback was needed, owned by @result
  */
 const char *stagehand_mark_bad_result_get_rolled_back_to(const StagehandMarkBadResult *result);

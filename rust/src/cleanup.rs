@@ -856,7 +856,10 @@ impl std::fmt::Display for FinalizeOutcome {
 /// deployments and the deployments stagehand removed ([`record_removed`])
 /// are kept, the finalized deployment is this one. An empty, newer or
 /// unreadable stamp is replaced, since the new stamp says "cleanup pending"
-/// all the same. The record is consumed.
+/// all the same. Deployments with a failure verdict are moved behind the
+/// known-good ones, so the finalized deployment's fallback is one known to
+/// boot (a verdict given while it was staged could not reorder them). The
+/// record is consumed.
 /// Like [`record_staged`], only for the booted sysroot.
 pub fn record_finalized(
     lock: &SysrootLock,
@@ -888,6 +891,16 @@ pub fn record_finalized(
     let finalized = (deployment.clone(), now_utc(), boot_id());
     let content = update_stamp(lock, |c| c.add_finalized(finalized, &dropped, &current))?;
     let dropped = content.dropped;
+    // A failure verdict given while the deployment was staged may have left
+    // the failed deployment right behind it (libostree 2022.7 could not
+    // reorder then): it would be the fallback entry of the update's trial.
+    // Before the record goes, so a re-run after a kill tries again; never
+    // at the stamp's expense (the next `assess` orders them too).
+    match crate::health::retention::order_after_finalization(lock, cancellable) {
+        Ok(true) => log::info!("moved failed deployments behind the known-good ones"),
+        Ok(false) => {}
+        Err(e) => log::warn!("ordering failed deployments behind the known-good ones: {e}"),
+    }
     fsutil::remove_durable(record_path)?;
     let outcome = FinalizeOutcome::Stamped {
         deployment,

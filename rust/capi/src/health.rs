@@ -984,6 +984,11 @@ pub unsafe extern "C" fn stagehand_mark_bad_result_get_unstaged(
 /// stagehand_mark_bad_result_get_rolled_back_to:
 /// @result: a #StagehandMarkBadResult
 ///
+/// While another deployment is staged, libostree 2022.7 cannot write some
+/// orders: the default (stagehand_mark_bad_result_get_default()) may then
+/// still be the failed deployment. The staged deployment boots next either
+/// way, and this one becomes its fallback when it is finalized.
+///
 /// Returns: (transfer none) (nullable): the identity of the known-good deployment made the default, %NULL when no rollback was needed, owned by @result
 #[no_mangle]
 pub unsafe extern "C" fn stagehand_mark_bad_result_get_rolled_back_to(

@@ -255,7 +255,14 @@ pub(crate) fn run(
                     println!("removed it from staging");
                 }
                 if let Some(to) = &out.rolled_back_to {
-                    println!("rolled back to {to}");
+                    match &out.staged {
+                        Some(s) if out.default.as_ref() != Some(to) => println!(
+                            "rollback to {to} deferred: libostree cannot write that order while \
+                             {s} is staged; {s} boots next and {to} becomes its fallback when it \
+                             is finalized"
+                        ),
+                        _ => println!("rolled back to {to}"),
+                    }
                 }
                 if let Some(d) = &out.default {
                     println!("default deployment: {d}");

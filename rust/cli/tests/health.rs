@@ -1361,3 +1361,66 @@ fn a_deployment_staged_without_its_record_is_adopted_from_the_pending_record() {
     assert_eq!(m.staged().unwrap().serial, 0);
     assert_eq!(dep(&status_json(&m), &v2)["health"], "good-fallback");
 }
+
+/// libostree 2022.7 cannot move the last non-staged deployment to the front
+/// while a deployment is staged (`ostree_sysroot_write_deployments` compares
+/// the new list, without the staged one, against the current list, with
+/// it, one position off, and takes the change for a no-op). So mark-bad of
+/// the booted v3 with v4 staged cannot make v2 the default before the
+/// reboot. The staged v4 boots next either way; what must not happen is
+/// that the failed v3 stays ahead of v2 after finalization, where it would
+/// be v4's fallback entry. stagehand says the reorder was deferred, and the
+/// finalization step at shutdown (`finalize-stamp`) puts failures behind
+/// the known-good deployments; a boot without that step (a power cut right
+/// after finalization) is fixed by `assess`.
+#[test]
+fn a_failed_deployment_never_stays_the_fallback_of_a_staged_update() {
+    let (tb, sums) = v3_on_trial();
+    let (v2, v3) = (sums[1].clone(), sums[2].clone());
+    let (m, v4) = v4_staged_after_v3_good(&tb, &sums);
+    let said = ok_in(&m, &["mark-bad", "--reason", "boom"]);
+    assert!(
+        said.contains(&format!("rollback to testos:{v2}.0 deferred")),
+        "{said}"
+    );
+    let j = status_json(&m);
+    assert_eq!(dep(&j, &v3)["health"], "failed", "{j:#}");
+    assert_eq!(
+        m.staged().map(|d| d.checksum),
+        Some(v4.clone()),
+        "{said}"
+    );
+    // With the record of the shutdown unit, then ostree's finalization and
+    // stagehand's step after it.
+    ok_in(&m, &["finalize-stamp", "--record"]);
+    let fin = m.finalize();
+    assert!(fin.status.success(), "{}", text(&fin.stderr));
+    ok_in(&m, &["finalize-stamp"]);
+    assert_eq!(
+        order(&m.status())[..3]
+            .iter()
+            .map(|s| s.trim_end_matches('*').to_string())
+            .collect::<Vec<_>>(),
+        vec![short(&v4), short(&v2), short(&v3)],
+        "after finalization the fallback is the known-good v2"
+    );
+    m.power_off();
+
+    // The same without stagehand's shutdown step: assess at the next boot.
+    let (tb, sums) = v3_on_trial();
+    let (v2, v3) = (sums[1].clone(), sums[2].clone());
+    let (m, v4) = v4_staged_after_v3_good(&tb, &sums);
+    ok_in(&m, &["mark-bad", "--reason", "boom"]);
+    m.shutdown();
+    let m = tb.boot(&tb.deployments()[0]);
+    assert_eq!(m.booted().checksum, v4);
+    ok_in(&m, &["assess"]);
+    assert_eq!(
+        order(&m.status())[..3]
+            .iter()
+            .map(|s| s.trim_end_matches('*').to_string())
+            .collect::<Vec<_>>(),
+        vec![short(&v4), short(&v2), short(&v3)],
+        "assess puts the failed v3 behind the known-good v2"
+    );
+}

@@ -174,7 +174,11 @@ pub struct MarkBadOutcome {
     /// It was the staged deployment, and was removed.
     pub unstaged: bool,
     /// The known-good deployment rolled back to, when the failed one was the
-    /// default or the booted one.
+    /// default or the booted one. While another deployment is staged,
+    /// libostree 2022.7 cannot write some orders (moving the last deployment
+    /// to the front): then `default` is not this one yet. The staged
+    /// deployment boots next either way, and the order is made when it is
+    /// finalized (`record_finalized`) or by the next `assess`.
     pub rolled_back_to: Option<DeploymentId>,
     /// The default deployment now (first in the boot menu).
     pub default: Option<DeploymentId>,

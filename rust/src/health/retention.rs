@@ -360,13 +360,14 @@ pub(crate) fn finish_retention_with(
 /// Write the deployment list: the staged deployment (if any) first, then
 /// `order`. A non-staged deployment left out of `order` is dropped; it is
 /// named in the cleanup stamp first, durably, so its objects are pruned by
-/// the next cleanup whatever happens after.
+/// the next cleanup whatever happens after. Returns whether libostree wrote
+/// it (see below for when it does not).
 fn write_order(
     lock: &SysrootLock,
     view: &View,
     order: &[usize],
     cancellable: Option<&gio::Cancellable>,
-) -> Result<()> {
+) -> Result<bool> {
     let sysroot = lock.sysroot();
     let dropped: Vec<DeploymentId> = view
         .non_staged()
@@ -396,7 +397,42 @@ fn write_order(
     sysroot
         .load(cancellable)
         .ctx(|| "reloading sysroot".into())?;
-    Ok(())
+    // libostree 2022.7 takes some new orders for a no-op while a deployment
+    // is staged: its no-op check compares the new list, staged deployment
+    // filtered out, with the current one, staged deployment first, one
+    // position off. Moving the last deployment to the front (the rollback
+    // of two deployments) is then silently not written. The staged
+    // deployment boots next whatever the order; the order is made again
+    // once it is finalized ([`order_after_finalization`], `assess`).
+    let written = View::of(sysroot);
+    let now: Vec<&DeploymentId> = written.non_staged().map(|i| &written.ids[i]).collect();
+    let wanted: Vec<&DeploymentId> = order.iter().map(|&i| &view.ids[i]).collect();
+    if now != wanted {
+        if let Some(staged) = view.staged {
+            log::warn!(
+                "libostree did not write the deployment order {} while {} is staged \
+                 (ostree 2022.7 takes it for a no-op); it is made once that deployment is \
+                 finalized",
+                names.join(", "),
+                view.ids[staged]
+            );
+            return Ok(false);
+        }
+        return Err(crate::Error::Failed {
+            context: format!("writing the deployment order {}", names.join(", ")),
+            source: glib::Error::new(
+                gio::IOErrorEnum::Failed,
+                &format!(
+                    "libostree reported success, but the sysroot lists {}",
+                    now.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        });
+    }
+    Ok(true)
 }
 
 /// Make deployment `first` the default; the staged deployment stays staged,
@@ -424,8 +460,47 @@ pub(crate) fn make_default(
         return Ok(false);
     }
     log::info!("making {first} the default deployment");
-    write_order(lock, &view, &order, cancellable)?;
-    Ok(true)
+    write_order(lock, &view, &order, cancellable)
+}
+
+/// Whether a deployment with a failure verdict is listed ahead of a
+/// known-good one: it would be the fallback (the entry after the default)
+/// before a deployment known to boot.
+pub(crate) fn failure_ahead_of_known_good(store: &Store, view: &View) -> bool {
+    let mut failed_seen = false;
+    for i in view.non_staged() {
+        if store
+            .entry(&view.ids[i])
+            .is_some_and(|e| e.concluded_failed())
+        {
+            failed_seen = true;
+        } else if failed_seen && is_known_good(store, view, i) {
+            return true;
+        }
+    }
+    false
+}
+
+/// After `ostree admin finalize-staged`: a failure verdict given while the
+/// deployment was staged may have left the failed deployment right behind
+/// the new default (libostree could not reorder then, see `write_order`),
+/// where it would be the fallback entry of the update's trial. Put
+/// failures behind the known-good deployments, keeping the default.
+/// Returns whether the order was written.
+pub(crate) fn order_after_finalization(
+    lock: &SysrootLock,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<bool> {
+    let sysroot = lock.sysroot();
+    let store = Store::read(sysroot)?;
+    let view = View::of(sysroot);
+    if view.staged.is_some() || !failure_ahead_of_known_good(&store, &view) {
+        return Ok(false);
+    }
+    let Some(d) = view.default_index() else {
+        return Ok(false);
+    };
+    make_default(lock, &store, &view.ids[d].clone(), cancellable)
 }
 
 /// What [`reconcile`] changed.
@@ -496,6 +571,13 @@ pub(crate) fn reconcile_with(
                 if make_default(lock, store, &to, cancellable)? {
                     out.reordered_to = Some(to);
                 }
+            }
+        } else if failure_ahead_of_known_good(store, &view) {
+            // Nor as the fallback ahead of a known-good deployment (a verdict
+            // given while an update was staged, see `write_order`).
+            let keep = view.ids[d].clone();
+            if make_default(lock, store, &keep, cancellable)? {
+                log::info!("moved deployments with a failure verdict behind the known-good ones");
             }
         }
     }
@@ -625,7 +707,10 @@ pub(crate) fn reconcile_with(
                 );
                 out.removed.push(view.ids[i].clone());
             }
-            write_order(lock, &view, &order, cancellable)?;
+            // A shorter list is never taken for a no-op.
+            if !write_order(lock, &view, &order, cancellable)? {
+                out.removed.clear();
+            }
         }
         store
             .pins_mut()
