@@ -1385,11 +1385,7 @@ fn a_failed_deployment_never_stays_the_fallback_of_a_staged_update() {
     );
     let j = status_json(&m);
     assert_eq!(dep(&j, &v3)["health"], "failed", "{j:#}");
-    assert_eq!(
-        m.staged().map(|d| d.checksum),
-        Some(v4.clone()),
-        "{said}"
-    );
+    assert_eq!(m.staged().map(|d| d.checksum), Some(v4.clone()), "{said}");
     // With the record of the shutdown unit, then ostree's finalization and
     // stagehand's step after it.
     ok_in(&m, &["finalize-stamp", "--record"]);

@@ -412,10 +412,6 @@ pub struct Verdict {
     pub reboot_needed: bool,
     /// Entries whose `N Y Y` flags were repaired.
     pub repaired: Vec<DeploymentId>,
-    /// Deployments removed because only a released pin kept them. Always
-    /// empty since assess defers retention housekeeping (see
-    /// `retention_pending`); kept for callers of the earlier behaviour.
-    pub removed: Vec<DeploymentId>,
     /// No trial is open and stagehand still holds pins: retention
     /// housekeeping is pending, for [`crate::autocleanup`] /
     /// [`super::finish_retention`] (or the next staging).
@@ -529,7 +525,7 @@ pub fn assess(
     }
     // Early at boot: pins are set if a trial needs them, never released
     // (that is housekeeping for autocleanup, which runs after assess).
-    let rec = reconcile(lock, &mut store, opts, Housekeeping::Defer, cancellable)?;
+    reconcile(lock, &mut store, opts, Housekeeping::Defer, cancellable)?;
     let retention_pending = pending_in(&store, &View::of(sysroot));
     if retention_pending {
         set_trigger(sysroot);
@@ -570,7 +566,6 @@ pub fn assess(
         default,
         reboot_needed,
         repaired,
-        removed: rec.removed,
         retention_pending,
         message,
     })
