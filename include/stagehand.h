@@ -1488,9 +1488,10 @@ const char *const *stagehand_cleanup_report_get_deployments_removed(const Stageh
  * stagehand_cleanup_report_get_released_pins:
  * @report: a #StagehandCleanupReport
  *
- * The pins of an ended trial that this run released before cleaning up
+ * The pins this run released before cleaning up: those of an ended trial
  * (the retention housekeeping stagehand_mark_good() leaves to the
- * cleanup); a deployment only they kept is among
+ * cleanup), or, during a trial, those an interrupted release left half
+ * released. A deployment only they kept is among
  * stagehand_cleanup_report_get_deployments_removed().
  *
  * Returns: (transfer none) (array zero-terminated=1): their identities, owned by @report
