@@ -928,7 +928,8 @@ gboolean stagehand_status_get_cleanup_pending(const StagehandStatus *status);
  * stagehand_status_get_retention_pending:
  * @status: a #StagehandStatus
  *
- * Whether a trial has ended but stagehand still holds its retention pins:
+ * Whether a trial has ended but stagehand still holds its retention pins,
+ * or a release an interrupted run left half done is to be finished:
  * releasing them (and removing the deployment only they kept) is
  * housekeeping that stagehand_mark_good() and stagehand_assess() leave to
  * the next stagehand_autocleanup() or stagehand_run_cleanup() (or staging),
@@ -1268,6 +1269,13 @@ gboolean stagehand_record_staged(OstreeSysroot *sysroot,
  * is an outcome, not an error: no stamp is written and the result says why.
  * The record is consumed either way. A stamp still pending from an earlier
  * finalization is merged into the new one.
+ *
+ * After a stamp, when a deployment with a failure verdict is listed ahead
+ * of a known-good one (a verdict given while the update was staged, which
+ * libostree 2022.7 could not always order), the deployment list is written
+ * again with failures behind the known-good ones, the default unchanged:
+ * one more bootloader configuration write at shutdown, only then. A failure
+ * there is logged and does not fail this call.
  *
  * The drop-in for `ostree-finalize-staged.service` runs this step
  * (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
@@ -2325,7 +2333,8 @@ gboolean stagehand_verdict_get_reboot_needed(const StagehandVerdict *verdict);
  * @verdict: a #StagehandVerdict
  *
  * Whether no trial is open and stagehand still holds retention pins (a
- * trial ended, by stagehand_mark_good() or by this assessment): releasing
+ * trial ended, by stagehand_mark_good() or by this assessment), or a
+ * release an interrupted run left half done is to be finished: releasing
  * them and removing the deployment only they kept is housekeeping that
  * stagehand_assess() leaves off the boot path, as stagehand_mark_good()
  * does. stagehand_autocleanup() or stagehand_run_cleanup() does it and

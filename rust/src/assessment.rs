@@ -453,7 +453,10 @@ impl BootAssessment {
     /// ([`crate::health::unfinished_verdict`]) is finished. `reboot` in the result follows `auto-reboot`.
     /// With no known-good deployment left this is [`Error::NoKnownGood`] and
     /// nothing changes: stagehand never rolls into an untested or failed
-    /// deployment, and never reboots into one.
+    /// deployment, and never reboots into one it chose. (A deployment the
+    /// agent staged boots first at any reboot: with one staged, the reboot
+    /// that leaves the failed deployment boots that update, on its own
+    /// trial; unstage it to boot the known-good default instead.)
     pub fn deadline(
         &self,
         lock: &SysrootLock,

@@ -70,7 +70,8 @@ pub struct Status {
     /// prune, which the next `autocleanup` does. True also for a stamp
     /// that cannot be read (`autocleanup` then reports it as corrupt).
     pub cleanup_pending: bool,
-    /// A trial has ended but stagehand still holds its pins: releasing them
+    /// A trial has ended but stagehand still holds its pins, or a release an
+    /// interrupted run left half done is to be finished: releasing them
     /// (and removing the deployment only they kept) is housekeeping that
     /// mark-good leaves to the next `autocleanup` (or staging). False when
     /// the health store cannot be read.

@@ -222,7 +222,8 @@ pub mod ffi {
         deployments: Vec<DeploymentStatus>,
         /// Whether a cleanup stamp is present (readable or not).
         cleanup_pending: bool,
-        /// A trial ended and stagehand still holds its pins: the next
+        /// A trial ended and stagehand still holds its pins (or a release an
+        /// interrupted run left half done is to be finished): the next
         /// autocleanup() (or staging) releases them (false when the health
         /// store cannot be read).
         retention_pending: bool,

@@ -463,6 +463,13 @@ impl StagehandFinalizeResult {
 /// The record is consumed either way. A stamp still pending from an earlier
 /// finalization is merged into the new one.
 ///
+/// After a stamp, when a deployment with a failure verdict is listed ahead
+/// of a known-good one (a verdict given while the update was staged, which
+/// libostree 2022.7 could not always order), the deployment list is written
+/// again with failures behind the known-good ones, the default unchanged:
+/// one more bootloader configuration write at shutdown, only then. A failure
+/// there is logged and does not fail this call.
+///
 /// The drop-in for `ostree-finalize-staged.service` runs this step
 /// (`stagehand finalize-stamp`). Fails with %STAGEHAND_ERROR_NOT_BOOTED when
 /// @sysroot is not the booted system's, with %STAGEHAND_ERROR_CORRUPT when the

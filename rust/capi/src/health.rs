@@ -1173,7 +1173,8 @@ pub unsafe extern "C" fn stagehand_verdict_get_reboot_needed(
 /// @verdict: a #StagehandVerdict
 ///
 /// Whether no trial is open and stagehand still holds retention pins (a
-/// trial ended, by stagehand_mark_good() or by this assessment): releasing
+/// trial ended, by stagehand_mark_good() or by this assessment), or a
+/// release an interrupted run left half done is to be finished: releasing
 /// them and removing the deployment only they kept is housekeeping that
 /// stagehand_assess() leaves off the boot path, as stagehand_mark_good()
 /// does. stagehand_autocleanup() or stagehand_run_cleanup() does it and

@@ -188,7 +188,8 @@ pub unsafe extern "C" fn stagehand_status_get_cleanup_pending(
 /// stagehand_status_get_retention_pending:
 /// @status: a #StagehandStatus
 ///
-/// Whether a trial has ended but stagehand still holds its retention pins:
+/// Whether a trial has ended but stagehand still holds its retention pins,
+/// or a release an interrupted run left half done is to be finished:
 /// releasing them (and removing the deployment only they kept) is
 /// housekeeping that stagehand_mark_good() and stagehand_assess() leave to
 /// the next stagehand_autocleanup() or stagehand_run_cleanup() (or staging),

@@ -536,6 +536,52 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
     );
     assert!(!m.run(&["test", "-e", "/run/rebooted"]).status.success());
     drop(m);
+    let killed_state = tb.save_state();
+
+    // A person who picks the failed default at the boot menu (the
+    // bootloader says so: a manual choice) is not rebooted away: the
+    // rollback is made, no reboot is owed.
+    let mut m = tb.boot(&v2_dep);
+    ok_in(&m, &["assess", "--evidence", "manual"]);
+    assert_eq!(
+        checksums(&m.status())[0],
+        v1[..8],
+        "rolled back all the same"
+    );
+    assert!(!m
+        .run(&["test", "-e", stagehand::health::REBOOT_OWED_PATH])
+        .status
+        .success());
+    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
+    let u = machine_units(&m, "/bin/true");
+    // (The deadline finishes the interrupted verdict's housekeeping, the
+    // trial's pins, and does not reboot.)
+    let r = run_ok(&m, &u.deadline, "ExecStart");
+    assert!(!stdout(&r).contains("rebooting"), "{}", r.transcript());
+    assert!(!m
+        .run(&["test", "-e", "/run/stagehand/rebooted"])
+        .status
+        .success());
+    drop(m);
+    tb.restore_state(&killed_state);
+
+    // The note is for that verdict: after `health reset` a person marking
+    // the running v2 bad by hand is not rebooted by the deadline.
+    let mut m = tb.boot(&v2_dep);
+    let u = machine_units(&m, "/bin/true");
+    run_ok(&m, &u.assess, "ExecStart");
+    m.sh(&format!("test -e {}", stagehand::health::REBOOT_OWED_PATH));
+    ok_in(&m, &["health", "reset"]);
+    ok_in(&m, &["mark-bad", "--reason", "a person's verdict"]);
+    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
+    let r = run_ok(&m, &u.deadline, "ExecStart");
+    assert!(!stdout(&r).contains("rebooting"), "{}", r.transcript());
+    assert!(!m
+        .run(&["test", "-e", "/run/stagehand/rebooted"])
+        .status
+        .success());
+    drop(m);
+    tb.restore_state(&killed_state);
 
     // The reboot: the failed v2 is still the default and boots.
     let (choice, mut m) = reboot(&tb);

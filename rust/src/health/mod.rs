@@ -125,26 +125,43 @@ pub const REBOOT_OWED_PATH: &str = "/run/stagehand/reboot-owed";
 /// rollback it explains, so a kill between the two leaves the note (a re-run
 /// of assess writes it again while the order is unchanged). Atomic, not
 /// fsynced: `/run` does not outlive the boot it describes.
-pub(crate) fn note_reboot_owed(id: &crate::DeploymentId) -> Result<()> {
+///
+/// `changed` is when the verdict was given: the note counts only for that
+/// verdict (a `health reset` and a new verdict in the same boot are a
+/// person's doing, not an interruption).
+pub(crate) fn note_reboot_owed(id: &crate::DeploymentId, changed: &str) -> Result<()> {
     let path = Path::new(REBOOT_OWED_PATH);
-    if reboot_owed().as_ref() == Some(id) {
+    if reboot_owed().is_some_and(|(d, c)| &d == id && c == changed) {
         return Ok(());
     }
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
     fsutil::remove_stale_temporaries(path);
     let tmp = dir.join(format!(".reboot-owed.tmp{}", std::process::id()));
-    std::fs::write(&tmp, format!("{id}\n")).io_ctx("writing", &tmp)?;
+    std::fs::write(&tmp, format!("{id} {changed}\n")).io_ctx("writing", &tmp)?;
     std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
     log::warn!("{id} failed before and booted as the default: a reboot into the rollback is owed");
     Ok(())
 }
 
-/// The deployment [`note_reboot_owed`] named in this boot, if any. A note
-/// that cannot be read or parsed counts as none: it only ever adds a reboot.
-pub(crate) fn reboot_owed() -> Option<crate::DeploymentId> {
+/// Drop the note of [`note_reboot_owed`] (a `health reset` forgets the
+/// verdict it was for). Best effort: a note left behind names a verdict
+/// that no longer exists, and counts for nothing.
+pub(crate) fn forget_reboot_owed() {
+    match std::fs::remove_file(REBOOT_OWED_PATH) {
+        Ok(()) => log::info!("forgot the reboot owed for the reset verdict"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("removing {REBOOT_OWED_PATH}: {e}"),
+    }
+}
+
+/// The deployment [`note_reboot_owed`] named in this boot, if any, with
+/// the time of the verdict it was noted for. A note that cannot be read or
+/// parsed counts as none: it only ever adds a reboot.
+pub(crate) fn reboot_owed() -> Option<(crate::DeploymentId, String)> {
     let text = std::fs::read_to_string(REBOOT_OWED_PATH).ok()?;
-    text.trim().parse().ok()
+    let (id, changed) = text.trim().split_once(' ')?;
+    Some((id.parse().ok()?, changed.to_string()))
 }
 
 /// Where the current boot's token lives: `/run` is empty at every boot.

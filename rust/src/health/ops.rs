@@ -178,14 +178,18 @@ pub struct MarkBadOutcome {
     /// libostree 2022.7 cannot write some orders (moving the last deployment
     /// to the front): then `default` is not this one yet. The staged
     /// deployment boots next either way, and the order is made when it is
-    /// finalized (`record_finalized`) or by the next `assess`.
+    /// finalized (`record_finalized`) or by the next `assess` (the
+    /// known-good deployment survives finalization when it is pinned, as
+    /// `keep_known_good` does during a trial).
     pub rolled_back_to: Option<DeploymentId>,
     /// The default deployment now (first in the boot menu).
     pub default: Option<DeploymentId>,
     /// Another deployment is staged and stays staged: it becomes the default
     /// when it is finalized at shutdown (unstage it to boot `default`).
     pub staged: Option<DeploymentId>,
-    /// The running system is the failed deployment: reboot to leave it.
+    /// The running system is the failed deployment and the next boot is
+    /// another one (the default, or the staged deployment, which boots
+    /// first): reboot to leave it.
     pub reboot_needed: bool,
     /// Deployments removed from the deployment list because only a released
     /// pin kept them (for example a pinned known-good deployment marked bad
@@ -306,7 +310,13 @@ pub fn mark_bad(
         rolled_back_to: rollback_to,
         default: view.default_index().map(|d| view.ids[d].clone()),
         staged: view.staged.map(|s| view.ids[s].clone()),
-        reboot_needed: booted_failed && view.booted != view.default_index(),
+        // Leaving the failed deployment takes a reboot when the next boot is
+        // another one: the default, or the staged deployment (which boots
+        // first whatever the order; libostree 2022.7 may not even have
+        // written the rollback's order while it is staged, see
+        // `write_order`).
+        reboot_needed: booted_failed
+            && (view.booted != view.default_index() || view.staged.is_some()),
         removed: rec.removed,
     })
 }
@@ -347,7 +357,12 @@ pub fn unfinished_verdict(sysroot: &ostree::Sysroot, store: &Store) -> Option<Un
         return None;
     }
     let rollback = view.default_index() == Some(b);
-    let reboot_owed = rollback || super::reboot_owed().as_ref() == Some(id);
+    // The note counts for the verdict it was written for: after a reset and
+    // a new verdict (`changed` differs) it is stale.
+    let noted = super::reboot_owed().is_some_and(|(d, changed)| {
+        &d == id && store.entry(id).is_some_and(|e| e.changed == changed)
+    });
+    let reboot_owed = rollback || noted;
     // The verdict's own housekeeping (mark-bad releases the trial's pins at
     // once) is unfinished only if this verdict was the last rollback: pins
     // left by a deferred mark-good are the cleanup's (retention::pending_in),
@@ -407,12 +422,14 @@ pub struct Verdict {
     pub failed: Vec<DeploymentId>,
     /// The default deployment now.
     pub default: Option<DeploymentId>,
-    /// The booted deployment has a failure verdict and a known-good default
-    /// exists (and no person chose it): reboot into the default.
+    /// The booted deployment has a failure verdict, the next boot is another
+    /// one (a known-good default, or a staged deployment), and no person
+    /// chose the booted one: reboot to leave it.
     pub reboot_needed: bool,
     /// Entries whose `N Y Y` flags were repaired.
     pub repaired: Vec<DeploymentId>,
-    /// No trial is open and stagehand still holds pins: retention
+    /// No trial is open and stagehand still holds pins, or a release an
+    /// interrupted run left half done is to be finished: retention
     /// housekeeping is pending, for [`crate::autocleanup`] /
     /// [`super::finish_retention`] (or the next staging).
     pub retention_pending: bool,
@@ -516,11 +533,17 @@ pub fn assess(
     {
         let view = View::of(sysroot);
         let b = view.index_of(&booted).expect("booted is listed");
-        if view.default_index() == Some(b)
-            && store.entry(&booted).is_some_and(|e| e.concluded_failed())
-            && !known_good(&store, &view, &[b]).is_empty()
-        {
-            super::note_reboot_owed(&booted)?;
+        let failed = store.entry(&booted).filter(|e| e.concluded_failed());
+        if let Some(e) = failed.filter(|_| {
+            view.default_index() == Some(b)
+                && evidence != &BootEvidence::ManualChoice
+                && !known_good(&store, &view, &[b]).is_empty()
+        }) {
+            // Only ever adds a reboot: a note that cannot be written must
+            // not keep the rollback below from being made.
+            if let Err(err) = super::note_reboot_owed(&booted, &e.changed) {
+                log::warn!("noting that a reboot into the rollback is owed: {err}");
+            }
         }
     }
     // Early at boot: pins are set if a trial needs them, never released
@@ -535,7 +558,7 @@ pub fn assess(
     let default = view.default_index().map(|d| view.ids[d].clone());
     let e = store.entry(&booted).expect("booted has an entry");
     let reboot_needed = e.concluded_failed()
-        && default.as_ref().is_some_and(|d| d != &booted)
+        && (default.as_ref().is_some_and(|d| d != &booted) || view.staged.is_some())
         && evidence != &BootEvidence::ManualChoice;
     let message = match outcome {
         Outcome::Good => format!("{booted} is known good"),
@@ -684,6 +707,11 @@ pub fn reset(lock: &SysrootLock, cancellable: Option<&gio::Cancellable>) -> Resu
         }
     }
     Store::empty(&path).save(sysroot)?;
+    // The verdicts are forgotten, so is a reboot owed for one of them (the
+    // note is the booted system's: only a booted sysroot's reset drops it).
+    if sysroot.booted_deployment().is_some() {
+        super::forget_reboot_owed();
+    }
     let dir = path.parent().expect("store path has a directory");
     for q in store::quarantined(dir)? {
         if fsutil::remove_durable(&q)? {

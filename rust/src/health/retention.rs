@@ -407,8 +407,11 @@ fn write_order(
     let written = View::of(sysroot);
     let now: Vec<&DeploymentId> = written.non_staged().map(|i| &written.ids[i]).collect();
     let wanted: Vec<&DeploymentId> = order.iter().map(|&i| &view.ids[i]).collect();
+    let before: Vec<&DeploymentId> = view.non_staged().map(|i| &view.ids[i]).collect();
     if now != wanted {
-        if let Some(staged) = view.staged {
+        // Only the no-op: nothing written at all. Anything else is not
+        // that bug and is an error.
+        if let (Some(staged), true) = (view.staged, now == before) {
             log::warn!(
                 "libostree did not write the deployment order {} while {} is staged \
                  (ostree 2022.7 takes it for a no-op); it is made once that deployment is \
