@@ -199,6 +199,21 @@ fn checksums(d: &[Deployment]) -> Vec<String> {
     d.iter().map(|d| d.checksum[..8].to_string()).collect()
 }
 
+/// The reboot command the deadline runs in these tests: it leaves a trace.
+const REBOOT_TRACE: &str = "/run/stagehand/rebooted";
+
+/// Run the health deadline unit with a reboot command that leaves
+/// [`REBOOT_TRACE`].
+fn run_deadline(m: &mut Machine<'_>, u: &Units) -> ExecRun {
+    m.setenv("STAGEHAND_REBOOT_COMMAND", &format!("touch {REBOOT_TRACE}"));
+    run_ok(m, &u.deadline, "ExecStart")
+}
+
+/// Whether the deadline ran its reboot command in this boot.
+fn rebooted(m: &Machine<'_>) -> bool {
+    m.run(&["test", "-e", REBOOT_TRACE]).status.success()
+}
+
 const CONF: &str = "[bootloader]\nbackend = auto\ntries = 2\n[health]\ndeadline = 10s\n";
 
 #[test]
@@ -388,18 +403,14 @@ fn a_boot_that_misses_the_deadline_is_marked_bad_and_rolled_back_without_a_reboo
     // boot-complete.target is never reached; the deadline (10s after boot,
     // long past in the test bed) fires. auto-reboot is off: a reboot command
     // that would leave a trace must not run.
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     let out = stdout(&r);
     assert!(
         out.contains("boot-complete.target was not reached within 10s"),
         "{out}"
     );
     assert!(out.contains("auto-reboot is off"), "{out}");
-    assert!(!m
-        .run(&["test", "-e", "/run/stagehand/rebooted"])
-        .status
-        .success());
+    assert!(!rebooted(&m));
     let j = status_json(&m);
     assert_eq!(dep(&j, &v2)["health"], "failed", "{j:#}");
     assert_eq!(j["denylist"][0]["checksum"], v2.as_str());
@@ -429,14 +440,13 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     let (_, mut m) = reboot(&tb);
     let u = machine_units(&m, "/bin/true");
     run_ok(&m, &u.assess, "ExecStart");
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     assert!(
         stdout(&r).contains("rebooting into the rollback"),
         "{}",
         r.transcript()
     );
-    m.sh("test -e /run/stagehand/rebooted");
+    assert!(rebooted(&m));
     drop(m);
     let (_, m) = reboot(&tb);
     assert_eq!(m.booted().checksum, v1);
@@ -461,15 +471,12 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     }
     let before = snapshot(&m);
     let env_before = std::fs::read(grubenv(&tb)).unwrap();
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
+    m.setenv("STAGEHAND_REBOOT_COMMAND", &format!("touch {REBOOT_TRACE}"));
     let r = m.run_unit(&u.deadline, "ExecStart");
     assert!(r.failed, "{}", r.transcript());
     let (_, o) = r.ran.last().unwrap();
     assert_eq!(o.status.code(), Some(exit_for(ErrorCode::NoKnownGood)));
-    assert!(!m
-        .run(&["test", "-e", "/run/stagehand/rebooted"])
-        .status
-        .success());
+    assert!(!rebooted(&m));
     assert_eq!(snapshot(&m), before);
     assert_eq!(std::fs::read(grubenv(&tb)).unwrap(), env_before);
     assert_eq!(dep(&status_json(&m), &v3)["on_trial"], true);
@@ -552,16 +559,12 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
         .run(&["test", "-e", stagehand::health::REBOOT_OWED_PATH])
         .status
         .success());
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
     let u = machine_units(&m, "/bin/true");
     // (The deadline finishes the interrupted verdict's housekeeping, the
     // trial's pins, and does not reboot.)
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     assert!(!stdout(&r).contains("rebooting"), "{}", r.transcript());
-    assert!(!m
-        .run(&["test", "-e", "/run/stagehand/rebooted"])
-        .status
-        .success());
+    assert!(!rebooted(&m));
     drop(m);
     tb.restore_state(&killed_state);
 
@@ -573,13 +576,9 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
     m.sh(&format!("test -e {}", stagehand::health::REBOOT_OWED_PATH));
     ok_in(&m, &["health", "reset"]);
     ok_in(&m, &["mark-bad", "--reason", "a person's verdict"]);
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     assert!(!stdout(&r).contains("rebooting"), "{}", r.transcript());
-    assert!(!m
-        .run(&["test", "-e", "/run/stagehand/rebooted"])
-        .status
-        .success());
+    assert!(!rebooted(&m));
     drop(m);
     tb.restore_state(&killed_state);
 
@@ -597,14 +596,13 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
         "assess rolled back: {}",
         r.transcript()
     );
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     assert!(
         stdout(&r).contains("rebooting into the rollback"),
         "{}",
         r.transcript()
     );
-    m.sh("test -e /run/stagehand/rebooted");
+    assert!(rebooted(&m));
     drop(m);
     let (choice, m) = reboot(&tb);
     assert_eq!(
@@ -645,17 +643,13 @@ fn picking_a_failed_entry_by_hand_is_not_rebooted() {
         .run(&["test", "-e", stagehand::health::REBOOT_OWED_PATH])
         .status
         .success());
-    m.setenv("STAGEHAND_REBOOT_COMMAND", "touch /run/stagehand/rebooted");
-    let r = run_ok(&m, &u.deadline, "ExecStart");
+    let r = run_deadline(&mut m, &u);
     assert!(
         stdout(&r).contains("not on trial: no deadline"),
         "{}",
         r.transcript()
     );
-    assert!(!m
-        .run(&["test", "-e", "/run/stagehand/rebooted"])
-        .status
-        .success());
+    assert!(!rebooted(&m));
 }
 
 #[test]
