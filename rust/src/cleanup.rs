@@ -897,8 +897,7 @@ pub fn record_finalized(
     // Before the record goes, so a re-run after a kill tries again; never
     // at the stamp's expense (the next `assess` orders them too).
     match crate::health::retention::order_after_finalization(lock, cancellable) {
-        Ok(true) => log::info!("moved failed deployments behind the known-good ones"),
-        Ok(false) => {}
+        Ok(_) => {}
         Err(e) => log::warn!("ordering failed deployments behind the known-good ones: {e}"),
     }
     fsutil::remove_durable(record_path)?;

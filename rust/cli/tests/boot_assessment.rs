@@ -482,6 +482,17 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
     assert_eq!(dep(&status_json(&m), &v3)["on_trial"], true);
 }
 
+/// v1 booted with `auto-reboot = true`, v2 staged and finalized at a clean
+/// shutdown (the counter armed for it): the next boot is v2's first.
+fn v2_finalized_with_auto_reboot() -> (Testbed, String, String) {
+    let (tb, v1) = setup(&format!("{CONF}auto-reboot = true\n"));
+    let v2 = tb.commit(&Commit::new("2.0"));
+    let (_, m) = reboot(&tb);
+    ok_in(&m, &["stage", &v2]);
+    shutdown(m);
+    (tb, v1, v2)
+}
+
 /// The health deadline (with auto-reboot) killed after its verdict is
 /// durable and before the rollback, then a reboot (a watchdog, a person): the
 /// failed deployment boots once more, as the default. Boot assessment makes
@@ -491,12 +502,7 @@ fn with_auto_reboot_the_deadline_reboots_but_never_without_a_known_good_deployme
 /// is not owed a reboot (`picking_a_failed_entry_by_hand_is_not_rebooted`).
 #[test]
 fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
-    let conf = format!("{CONF}auto-reboot = true\n");
-    let (tb, v1) = setup(&conf);
-    let v2 = tb.commit(&Commit::new("2.0"));
-    let (_, m) = reboot(&tb);
-    ok_in(&m, &["stage", &v2]);
-    shutdown(m);
+    let (tb, v1, v2) = v2_finalized_with_auto_reboot();
     let (_, m) = reboot(&tb);
     assert_eq!(m.booted().checksum, v2);
     let u = machine_units(&m, "/bin/true");
@@ -624,12 +630,7 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
 /// (it is not the default): nothing reboots it away, with auto-reboot on.
 #[test]
 fn picking_a_failed_entry_by_hand_is_not_rebooted() {
-    let conf = format!("{CONF}auto-reboot = true\n");
-    let (tb, v1) = setup(&conf);
-    let v2 = tb.commit(&Commit::new("2.0"));
-    let (_, m) = reboot(&tb);
-    ok_in(&m, &["stage", &v2]);
-    shutdown(m);
+    let (tb, v1, v2) = v2_finalized_with_auto_reboot();
     let (_, m) = reboot(&tb);
     ok_in(&m, &["mark-bad", "--reason", "test"]);
     drop(m);

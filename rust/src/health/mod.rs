@@ -134,12 +134,7 @@ pub(crate) fn note_reboot_owed(id: &crate::DeploymentId, changed: &str) -> Resul
     if reboot_owed().is_some_and(|(d, c)| &d == id && c == changed) {
         return Ok(());
     }
-    let dir = path.parent().unwrap();
-    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
-    fsutil::remove_stale_temporaries(path);
-    let tmp = dir.join(format!(".reboot-owed.tmp{}", std::process::id()));
-    std::fs::write(&tmp, format!("{id} {changed}\n")).io_ctx("writing", &tmp)?;
-    std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
+    write_run_file(path, &format!("{id} {changed}\n"))?;
     log::warn!("{id} failed before and booted as the default: a reboot into the rollback is owed");
     Ok(())
 }
@@ -182,17 +177,25 @@ pub fn boot_token() -> Result<String> {
             return Ok(s);
         }
     }
-    let dir = path.parent().unwrap();
-    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
     let token = glib::uuid_string_random().to_string();
-    // Atomic (a reader sees no token or the whole one) but not fsynced: /run
-    // is a tmpfs that a power cut empties anyway, so an fsync would only
-    // cost two system calls at every boot and make no promise.
-    let tmp = dir.join(format!(".boot-token.tmp{}", std::process::id()));
-    // Callers hold the sysroot lock: a temporary token is a killed writer's
-    // (found by the crash sweep).
-    fsutil::remove_stale_temporaries(path);
-    std::fs::write(&tmp, format!("{token}\n")).io_ctx("writing", &tmp)?;
-    std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
+    write_run_file(path, &format!("{token}\n"))?;
     Ok(token)
+}
+
+/// Write one of this boot's files in `/run/stagehand` (the boot token, the
+/// reboot-owed note): atomic (a reader sees the old or the whole new
+/// content, `.NAME.tmpPID` renamed into place) but not fsynced: `/run` is a
+/// tmpfs that a power cut empties anyway, so an fsync would only cost system
+/// calls on the boot path and make no promise. Callers hold the sysroot
+/// lock, so a temporary file already there is a killed writer's (found by
+/// the crash sweep) and goes first.
+fn write_run_file(path: &Path, contents: &str) -> Result<()> {
+    let dir = path.parent().expect("a file in /run/stagehand");
+    std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
+    fsutil::remove_stale_temporaries(path);
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, contents).io_ctx("writing", &tmp)?;
+    std::fs::rename(&tmp, path).io_ctx("renaming", &tmp)?;
+    Ok(())
 }

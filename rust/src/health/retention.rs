@@ -497,13 +497,32 @@ pub(crate) fn order_after_finalization(
     let sysroot = lock.sysroot();
     let store = Store::read(sysroot)?;
     let view = View::of(sysroot);
-    if view.staged.is_some() || !failure_ahead_of_known_good(&store, &view) {
+    if view.staged.is_some() {
         return Ok(false);
     }
+    put_failures_last(lock, &store, &view, cancellable)
+}
+
+/// When a deployment with a failure verdict is listed ahead of a known-good
+/// one, write the order again with failures last, the default unchanged.
+/// Returns whether the order was written.
+fn put_failures_last(
+    lock: &SysrootLock,
+    store: &Store,
+    view: &View,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<bool> {
     let Some(d) = view.default_index() else {
         return Ok(false);
     };
-    make_default(lock, &store, &view.ids[d].clone(), cancellable)
+    if !failure_ahead_of_known_good(store, view) {
+        return Ok(false);
+    }
+    let written = make_default(lock, store, &view.ids[d].clone(), cancellable)?;
+    if written {
+        log::info!("moved deployments with a failure verdict behind the known-good ones");
+    }
+    Ok(written)
 }
 
 /// What [`reconcile`] changed.
@@ -575,13 +594,10 @@ pub(crate) fn reconcile_with(
                     out.reordered_to = Some(to);
                 }
             }
-        } else if failure_ahead_of_known_good(store, &view) {
+        } else {
             // Nor as the fallback ahead of a known-good deployment (a verdict
             // given while an update was staged, see `write_order`).
-            let keep = view.ids[d].clone();
-            if make_default(lock, store, &keep, cancellable)? {
-                log::info!("moved deployments with a failure verdict behind the known-good ones");
-            }
+            put_failures_last(lock, store, &view, cancellable)?;
         }
     }
 
