@@ -588,6 +588,30 @@ fn a_deadline_killed_before_its_rollback_still_reboots_after_the_next_boot() {
     drop(m);
     tb.restore_state(&killed_state);
 
+    // The note cannot be written (a directory is in its way): assess still
+    // makes the rollback and succeeds; only the owed reboot is lost, which
+    // is what the note adds (it never holds back the rollback).
+    let m = tb.boot(&v2_dep);
+    m.sh(&format!(
+        "mkdir -p {}/x",
+        stagehand::health::REBOOT_OWED_PATH
+    ));
+    let u = machine_units(&m, "/bin/true");
+    let r = run_ok(&m, &u.assess, "ExecStart");
+    assert!(
+        r.transcript()
+            .contains("noting that a reboot into the rollback is owed"),
+        "{}",
+        r.transcript()
+    );
+    assert_eq!(
+        checksums(&m.status())[0],
+        v1[..8],
+        "rolled back all the same"
+    );
+    drop(m);
+    tb.restore_state(&killed_state);
+
     // The reboot: the failed v2 is still the default and boots.
     let (choice, mut m) = reboot(&tb);
     assert_eq!(
